@@ -1,0 +1,57 @@
+# The Promptetheus collector. `make run` and `make test` are the two commands
+# a newcomer needs; see README.md.
+
+GO        ?= go
+BIN       := $(CURDIR)/bin
+COLLECTOR := $(BIN)/otelcol-promptetheus
+JAEGER    := $(BIN)/jaeger
+CODEGEN   := $(GO) tool -modfile=$(CURDIR)/internal/tools/codegen/go.mod
+DATA_DIR  ?= $(CURDIR)/data
+
+export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
+export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
+
+.PHONY: all build jaeger run test e2e lint fmt generate generate-distribution generate-metadata clean
+
+all: build
+
+build: ## Build the collector distribution into bin/.
+	$(GO) build -o $(COLLECTOR) ./cmd/otelcol-promptetheus
+
+# Jaeger v2, the local OTLP backend, is built from the module proxy in its
+# own module (internal/tools/jaeger) and kept in bin/ between runs.
+jaeger: $(JAEGER)
+$(JAEGER): internal/tools/jaeger/go.mod internal/tools/jaeger/go.sum
+	$(GO) build -C internal/tools/jaeger -o $(JAEGER) github.com/jaegertracing/jaeger/cmd/jaeger
+
+run: build jaeger ## Run the collector on config/dev.yaml with Jaeger (UI/API on 127.0.0.1:16686).
+	@mkdir -p $(DATA_DIR)
+	@$(JAEGER) --config internal/tools/jaeger/config.yaml > $(DATA_DIR)/jaeger.log 2>&1 & \
+	  jaeger_pid=$$!; trap 'kill $$jaeger_pid 2>/dev/null' EXIT INT TERM; \
+	  echo "Jaeger (pid $$jaeger_pid): query API and UI on http://127.0.0.1:16686, log in $(DATA_DIR)/jaeger.log"; \
+	  echo "Promptetheus API on http://127.0.0.1:4318 (dev key pt_dev_key, console token pt_console_token)"; \
+	  PROMPTETHEUS_DATA_DIR=$(DATA_DIR) $(COLLECTOR) --config config/dev.yaml
+
+test: build jaeger ## Unit, golden, contract and end-to-end tests.
+	$(GO) test -count=1 ./...
+
+e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
+	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
+
+lint: ## gofmt and go vet.
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+generate: generate-metadata generate-distribution ## Regenerate mdatagen code and the distribution.
+
+generate-metadata:
+	cd receiver/promptetheusreceiver && $(CODEGEN) mdatagen metadata.yaml
+
+generate-distribution:
+	$(CODEGEN) builder --config builder-config.yaml --skip-compilation --skip-get-modules
+
+clean:
+	rm -rf $(BIN) $(DATA_DIR)

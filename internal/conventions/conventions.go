@@ -1,0 +1,158 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package conventions names every span, attribute and event the Promptetheus
+// components emit: the OpenTelemetry GenAI semantic conventions where they
+// cover a concept, the promptetheus.* namespace where they do not. The
+// receiver's mapping, the processor's rules and the Grafana dashboard test all
+// read their names from here.
+package conventions // import "github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+
+// SchemaURL pins the semantic conventions version the mapping follows.
+const SchemaURL = "https://opentelemetry.io/schemas/1.37.0"
+
+// OpenTelemetry semantic conventions (GenAI, error, exception, service).
+const (
+	AttrServiceName           = "service.name"
+	AttrServiceNamespace      = "service.namespace"
+	AttrDeploymentEnvironment = "deployment.environment.name"
+
+	AttrGenAIOperationName     = "gen_ai.operation.name"
+	AttrGenAIProviderName      = "gen_ai.provider.name"
+	AttrGenAISystem            = "gen_ai.system" // older name of gen_ai.provider.name, read only
+	AttrGenAIAgentName         = "gen_ai.agent.name"
+	AttrGenAIAgentID           = "gen_ai.agent.id"
+	AttrGenAIConversationID    = "gen_ai.conversation.id"
+	AttrGenAIRequestModel      = "gen_ai.request.model"
+	AttrGenAIResponseModel     = "gen_ai.response.model"
+	AttrGenAIInputTokens       = "gen_ai.usage.input_tokens"
+	AttrGenAIOutputTokens      = "gen_ai.usage.output_tokens"
+	AttrGenAIPromptName        = "gen_ai.prompt.name"
+	AttrGenAIToolName          = "gen_ai.tool.name"
+	AttrGenAIToolCallID        = "gen_ai.tool.call.id"
+	AttrGenAIToolType          = "gen_ai.tool.type"
+	AttrGenAIToolCallArguments = "gen_ai.tool.call.arguments"
+	AttrGenAIToolCallResult    = "gen_ai.tool.call.result"
+
+	EventGenAIEvaluationResult = "gen_ai.evaluation.result"
+	AttrGenAIEvaluationName    = "gen_ai.evaluation.name"
+	AttrGenAIEvaluationScore   = "gen_ai.evaluation.score.value"
+	AttrGenAIEvaluationLabel   = "gen_ai.evaluation.score.label"
+	AttrGenAIEvaluationExplain = "gen_ai.evaluation.explanation"
+	AttrErrorType              = "error.type"
+	EventException             = "exception"
+	AttrExceptionType          = "exception.type"
+	AttrExceptionMessage       = "exception.message"
+	AttrExceptionStacktrace    = "exception.stacktrace"
+	OperationInvokeAgent       = "invoke_agent"
+	OperationChat              = "chat"
+	OperationExecuteTool       = "execute_tool"
+	ErrorTypeOther             = "_OTHER"
+	EvaluationLabelPass        = "pass"
+	EvaluationLabelFail        = "fail"
+	EvaluationNameGoalCheck    = "goal_check"
+	ToolTypeFunction           = "function"
+)
+
+// The promptetheus.* namespace: facts of a run the semantic conventions do not cover.
+const (
+	AttrProjectID         = "promptetheus.project.id"
+	AttrWorkspaceID       = "promptetheus.workspace.id"
+	AttrTraceID           = "promptetheus.trace.id"
+	AttrTraceImplicit     = "promptetheus.trace.implicit"
+	AttrUserGoal          = "promptetheus.user_goal"
+	AttrTags              = "promptetheus.tags"
+	AttrSource            = "promptetheus.source"
+	AttrMetadataPrefix    = "promptetheus.metadata."
+	AttrEventType         = "promptetheus.event.type"
+	AttrEventSeq          = "promptetheus.event.seq"
+	AttrEventKey          = "promptetheus.event.idempotency_key"
+	AttrEventCount        = "promptetheus.event.count"
+	AttrLLMCallCount      = "promptetheus.llm_call.count"
+	AttrToolCallCount     = "promptetheus.tool_call.count"
+	AttrErrorCount        = "promptetheus.error.count"
+	AttrFinalizedBy       = "promptetheus.finalized_by"
+	AttrSessionStatus     = "promptetheus.session.status"
+	AttrSessionError      = "promptetheus.session.error"
+	AttrMessageContent    = "promptetheus.message.content"
+	AttrLLMMessagesRef    = "promptetheus.llm.messages_ref"
+	AttrLLMLatencyMS      = "promptetheus.llm.latency_ms"
+	AttrToolResultSeq     = "promptetheus.tool_result.seq"
+	AttrToolError         = "promptetheus.tool.error"
+	AttrToolArgumentsHash = "promptetheus.tool.arguments_hash"
+	AttrUnmatched         = "promptetheus.unmatched"
+	AttrSpanUnclosed      = "promptetheus.span.unclosed"
+	AttrStateName         = "promptetheus.state.name"
+	AttrStateBefore       = "promptetheus.state.before"
+	AttrStateAfter        = "promptetheus.state.after"
+	AttrStateEndSeq       = "promptetheus.state.end_seq"
+	AttrBrowserAction     = "promptetheus.browser.action"
+	AttrBrowserTarget     = "promptetheus.browser.target"
+	AttrBrowserURL        = "promptetheus.browser.url"
+	AttrBrowserValue      = "promptetheus.browser.value"
+	AttrDOMURL            = "promptetheus.dom.url"
+	AttrDOMVisibleText    = "promptetheus.dom.visible_text"
+	AttrDOMSelected       = "promptetheus.dom.selected_values"
+	AttrDOMWarnings       = "promptetheus.dom.warnings"
+	AttrRetrievalQuery    = "promptetheus.retrieval.query"
+	AttrRetrievalDocs     = "promptetheus.retrieval.document_count"
+	AttrScoreName         = "promptetheus.score.name"
+	AttrScoreValue        = "promptetheus.score.value"
+	AttrScoreComment      = "promptetheus.score.comment"
+	AttrScoreSource       = "promptetheus.score.source"
+	AttrMetricName        = "promptetheus.metric.name"
+	AttrMetricValue       = "promptetheus.metric.value"
+	AttrMetricUnit        = "promptetheus.metric.unit"
+	AttrErrorMessage      = "promptetheus.error.message"
+	AttrErrorHandled      = "promptetheus.error.handled"
+	AttrGoalPassed        = "promptetheus.goal.passed"
+	AttrGoalMismatches    = "promptetheus.goal.mismatches"
+	AttrArtifactID        = "promptetheus.artifact.id"
+	AttrArtifactType      = "promptetheus.artifact.type"
+	AttrArtifactSHA256    = "promptetheus.artifact.sha256"
+	AttrArtifactSize      = "promptetheus.artifact.size_bytes"
+	AttrArtifactContent   = "promptetheus.artifact.content_type"
+	AttrArtifactURI       = "promptetheus.artifact.uri"
+	AttrArtifactPath      = "promptetheus.artifact.storage_path"
+	AttrArtifactName      = "promptetheus.artifact.filename"
+	AttrArtifactSource    = "promptetheus.artifact.source_type"
+	AttrReplayStarted     = "promptetheus.replay.started_at"
+	AttrReplayEnded       = "promptetheus.replay.ended_at"
+	AttrReplayDuration    = "promptetheus.replay.duration_ms"
+	AttrReplayTimeMap     = "promptetheus.replay.event_time_map"
+	AttrTruncatedCount    = "promptetheus.truncated_attributes"
+
+	// Verdict written on the root span by the processor.
+	AttrFindingCount       = "promptetheus.finding.count"
+	AttrFindingMaxSeverity = "promptetheus.finding.max_severity"
+	AttrAnalysisLabels     = "promptetheus.analysis.labels"
+
+	// Attributes of a rule_finding span.
+	AttrFindingRuleID     = "promptetheus.finding.rule_id"
+	AttrFindingSeverity   = "promptetheus.finding.severity"
+	AttrFindingConfidence = "promptetheus.finding.confidence"
+	AttrFindingMessage    = "promptetheus.finding.message"
+	AttrFindingEvidence   = "promptetheus.finding.evidence_seqs"
+	AttrFindingCritical   = "promptetheus.finding.critical_step_seq"
+)
+
+// Span names that do not come from an event type.
+const (
+	SpanNameArtifactPrefix = "artifact "
+	SpanNameFindingPrefix  = "rule_finding "
+	SpanNameSessionEnd     = "session_end"
+)
+
+// Values of promptetheus.finalized_by.
+const (
+	FinalizedBySessionEnd  = "session_end"
+	FinalizedByAnalyze     = "analyze"
+	FinalizedByIdleTimeout = "idle_timeout"
+)
+
+// Values of error.type set by the mapping.
+const (
+	ErrorTypeGoalFailed    = "goal_check_failed"
+	ErrorTypeSessionFailed = "session_failed"
+	ErrorTypeToolError     = "tool_error"
+)

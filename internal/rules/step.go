@@ -1,0 +1,190 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package rules // import "github.com/promptetheus/otelcol-promptetheus/internal/rules"
+
+import (
+	"encoding/hex"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+)
+
+// Step kinds. Promptetheus spans keep their event type; spans of other GenAI
+// instrumentations are classified into the same kinds.
+const (
+	KindUserMessage   = "user_message"
+	KindAgentMessage  = "agent_message"
+	KindLLMCall       = "llm_call"
+	KindToolCall      = "tool_call"
+	KindBrowserAction = "browser_action"
+	KindDOMSnapshot   = "dom_snapshot"
+	KindGoalCheck     = "goal_check"
+	KindError         = "error"
+	KindScore         = "score"
+	KindSessionEnd    = "session_end"
+	KindRoot          = "root"
+	KindOther         = "other"
+)
+
+// Step is the compact fact a rule sees of one span. It is what the receiver
+// keeps per event for analyze and what the processor keeps per span, so both
+// judge a run from the same facts.
+type Step struct {
+	Seq    int64  `json:"q"`
+	Kind   string `json:"k"`
+	SpanID string `json:"i"`
+	// Name is the tool, model, browser action, score or span name.
+	Name string `json:"n,omitempty"`
+	// Start and End are Unix nanoseconds.
+	Start int64 `json:"s,omitempty"`
+	End   int64 `json:"e,omitempty"`
+	// Text is message content or visible page text (when captured).
+	Text string `json:"x,omitempty"`
+	// Target is a browser action's target and URL.
+	Target string `json:"t,omitempty"`
+	// ArgsHash identifies a tool call's arguments.
+	ArgsHash     string   `json:"h,omitempty"`
+	InputTokens  int64    `json:"it,omitempty"`
+	OutputTokens int64    `json:"ot,omitempty"`
+	Error        bool     `json:"err,omitempty"`
+	ErrorText    string   `json:"et,omitempty"`
+	GoalPassed   *bool    `json:"gp,omitempty"`
+	Mismatches   []string `json:"mm,omitempty"`
+	Warnings     []string `json:"w,omitempty"`
+	Selected     []string `json:"sv,omitempty"`
+	Score        *float64 `json:"sc,omitempty"`
+	Unmatched    bool     `json:"um,omitempty"`
+	// Status is a session_end status or a message's metadata.status.
+	Status string `json:"st,omitempty"`
+}
+
+// StepFromSpan extracts the facts of one span. ok is false for spans that
+// are not steps of a run: the root and rule findings.
+func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
+	attrs := span.Attributes()
+	if strings.HasPrefix(span.Name(), conventions.SpanNameFindingPrefix) {
+		return Step{}, false
+	}
+	step = Step{
+		Seq:    -1,
+		SpanID: hex.EncodeToString(spanIDBytes(span.SpanID())),
+		Start:  int64(span.StartTimestamp()),
+		End:    int64(span.EndTimestamp()),
+		Error:  span.Status().Code() == ptrace.StatusCodeError,
+	}
+	if step.Error {
+		step.ErrorText = span.Status().Message()
+	}
+	if v, found := attrs.Get(conventions.AttrEventSeq); found && v.Type() == pcommon.ValueTypeInt {
+		step.Seq = v.Int()
+	}
+	step.Kind = classify(span)
+	if step.Kind == KindRoot {
+		return Step{}, false
+	}
+	switch step.Kind {
+	case KindUserMessage, KindAgentMessage:
+		step.Text = str(attrs, conventions.AttrMessageContent)
+		step.Status = str(attrs, conventions.AttrMetadataPrefix+"status")
+	case KindLLMCall:
+		step.Name = str(attrs, conventions.AttrGenAIRequestModel)
+		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens)
+		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens)
+	case KindToolCall:
+		step.Name = str(attrs, conventions.AttrGenAIToolName)
+		step.ArgsHash = str(attrs, conventions.AttrToolArgumentsHash)
+		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
+	case KindBrowserAction:
+		step.Name = str(attrs, conventions.AttrBrowserAction)
+		step.Target = strings.TrimSpace(str(attrs, conventions.AttrBrowserTarget) + " " + str(attrs, conventions.AttrBrowserURL))
+	case KindDOMSnapshot:
+		step.Text = str(attrs, conventions.AttrDOMVisibleText)
+		step.Selected = strSlice(attrs, conventions.AttrDOMSelected)
+		step.Warnings = strSlice(attrs, conventions.AttrDOMWarnings)
+	case KindGoalCheck:
+		if v, found := attrs.Get(conventions.AttrGoalPassed); found && v.Type() == pcommon.ValueTypeBool {
+			passed := v.Bool()
+			step.GoalPassed = &passed
+		}
+		step.Mismatches = strSlice(attrs, conventions.AttrGoalMismatches)
+	case KindScore:
+		step.Name = str(attrs, conventions.AttrScoreName)
+		if v, found := attrs.Get(conventions.AttrScoreValue); found && v.Type() == pcommon.ValueTypeDouble {
+			score := v.Double()
+			step.Score = &score
+		}
+	case KindSessionEnd:
+		step.Status = str(attrs, conventions.AttrSessionStatus)
+	default:
+		step.Name = span.Name()
+	}
+	return step, true
+}
+
+// classify tells what kind of step a span is: by its Promptetheus event type
+// when it has one, else by the GenAI operation it records.
+func classify(span ptrace.Span) string {
+	attrs := span.Attributes()
+	if !span.ParentSpanID().IsEmpty() {
+		if t := str(attrs, conventions.AttrEventType); t != "" {
+			switch t {
+			case "tool_result":
+				return KindToolCall
+			case KindUserMessage, KindAgentMessage, KindLLMCall, KindToolCall, KindBrowserAction,
+				KindDOMSnapshot, KindGoalCheck, KindError, KindScore, KindSessionEnd:
+				return t
+			}
+			return KindOther
+		}
+	}
+	switch str(attrs, conventions.AttrGenAIOperationName) {
+	case conventions.OperationInvokeAgent:
+		return KindRoot
+	case conventions.OperationChat, "text_completion", "generate_content", "embeddings":
+		return KindLLMCall
+	case conventions.OperationExecuteTool:
+		return KindToolCall
+	}
+	if span.ParentSpanID().IsEmpty() {
+		return KindRoot
+	}
+	return KindOther
+}
+
+func spanIDBytes(id pcommon.SpanID) []byte { return id[:] }
+
+func str(attrs pcommon.Map, key string) string {
+	if v, ok := attrs.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
+		return v.Str()
+	}
+	return ""
+}
+
+func integer(attrs pcommon.Map, key string) int64 {
+	if v, ok := attrs.Get(key); ok {
+		switch v.Type() {
+		case pcommon.ValueTypeInt:
+			return v.Int()
+		case pcommon.ValueTypeDouble:
+			return int64(v.Double())
+		}
+	}
+	return 0
+}
+
+func strSlice(attrs pcommon.Map, key string) []string {
+	v, ok := attrs.Get(key)
+	if !ok || v.Type() != pcommon.ValueTypeSlice {
+		return nil
+	}
+	s := v.Slice()
+	out := make([]string, 0, s.Len())
+	for i := 0; i < s.Len(); i++ {
+		out = append(out, s.At(i).AsString())
+	}
+	return out
+}

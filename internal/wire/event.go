@@ -1,0 +1,263 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wire"
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// The 16 event types of the wire contract.
+const (
+	TypeUserMessage    = "user_message"
+	TypeAgentMessage   = "agent_message"
+	TypeToolCall       = "tool_call"
+	TypeToolResult     = "tool_result"
+	TypeRetrieval      = "retrieval"
+	TypeBrowserAction  = "browser_action"
+	TypeDOMSnapshot    = "dom_snapshot"
+	TypeScreenshot     = "screenshot"
+	TypeReplayArtifact = "replay_artifact"
+	TypeGoalCheck      = "goal_check"
+	TypeStateChange    = "state_change"
+	TypeSessionEnd     = "session_end"
+	TypeLLMCall        = "llm_call"
+	TypeScore          = "score"
+	TypeError          = "error"
+	TypeMetric         = "metric"
+)
+
+// Limits on envelope strings. They keep per-run state and span ids bounded;
+// payload strings are bounded by the body size and cut by the mapping.
+const (
+	MaxIdempotencyKeyLength = 512
+	MaxSpanIDLength         = 256
+	MaxTypeLength           = 64
+)
+
+// ReasonUnknownType is the contract's reason for an event of no known type.
+const ReasonUnknownType = "unknown event type"
+
+// Event is one validated Promptetheus event.
+type Event struct {
+	Type           string
+	SessionID      string
+	Timestamp      time.Time
+	Seq            int64
+	IdempotencyKey string
+	// SpanID and ParentID build the optional tree over the timeline.
+	SpanID   string
+	ParentID string
+	// Metadata is the raw "metadata" object, nil when absent.
+	Metadata json.RawMessage
+	// Payload points to the typed payload of Type, e.g. *ToolCall.
+	Payload any
+}
+
+// InvalidEventError says why an event was refused; its message is the
+// contract's "reason" (batch) or "detail" (bare event).
+type InvalidEventError struct{ Reason string }
+
+func (e *InvalidEventError) Error() string { return e.Reason }
+
+func invalid(format string, args ...any) error {
+	return &InvalidEventError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// envelope keeps every field raw so that each problem gets its own reason.
+type envelope struct {
+	Type           json.RawMessage `json:"type"`
+	SessionID      json.RawMessage `json:"session_id"`
+	Timestamp      json.RawMessage `json:"timestamp"`
+	Seq            json.RawMessage `json:"seq"`
+	IdempotencyKey json.RawMessage `json:"idempotency_key"`
+	Payload        json.RawMessage `json:"payload"`
+	Metadata       json.RawMessage `json:"metadata"`
+	SpanID         json.RawMessage `json:"span_id"`
+	ParentID       json.RawMessage `json:"parent_id"`
+}
+
+// DecodeEvent validates one event. runID is the run of the request path: it
+// replaces the event's own session_id, as the reference server does.
+func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return Event{}, invalid("event must be a JSON object")
+	}
+	var ev Event
+	var err error
+	if ev.Type, err = requiredString("type", env.Type, MaxTypeLength); err != nil {
+		return Event{}, err
+	}
+	decode, known := payloadDecoders[ev.Type]
+	if !known {
+		return Event{}, invalid(ReasonUnknownType)
+	}
+	ev.SessionID = runID
+	if ev.Timestamp, err = decodeTimestamp(env.Timestamp); err != nil {
+		return Event{}, err
+	}
+	if ev.Seq, err = decodeSeq(env.Seq); err != nil {
+		return Event{}, err
+	}
+	if ev.IdempotencyKey, err = requiredString("idempotency_key", env.IdempotencyKey, MaxIdempotencyKeyLength); err != nil {
+		return Event{}, err
+	}
+	if ev.SpanID, err = optionalString("span_id", env.SpanID, MaxSpanIDLength); err != nil {
+		return Event{}, err
+	}
+	if ev.ParentID, err = optionalString("parent_id", env.ParentID, MaxSpanIDLength); err != nil {
+		return Event{}, err
+	}
+	if !isNull(env.Metadata) {
+		if !isObject(env.Metadata) {
+			return Event{}, invalid("metadata must be an object")
+		}
+		ev.Metadata = env.Metadata
+	}
+	if isNull(env.Payload) {
+		return Event{}, invalid("payload is required")
+	}
+	if !isObject(env.Payload) {
+		return Event{}, invalid("payload must be an object")
+	}
+	if ev.Payload, err = decode(env.Payload); err != nil {
+		return Event{}, err
+	}
+	return ev, nil
+}
+
+func isNull(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) == 0 || bytes.Equal(raw, []byte("null"))
+}
+
+func isObject(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return len(raw) > 0 && raw[0] == '{'
+}
+
+func requiredString(field string, raw json.RawMessage, maxLen int) (string, error) {
+	if isNull(raw) {
+		return "", invalid("%s is required", field)
+	}
+	s, err := optionalString(field, raw, maxLen)
+	if err != nil {
+		return "", err
+	}
+	if strings.TrimSpace(s) == "" {
+		return "", invalid("%s must be a non-empty string", field)
+	}
+	return s, nil
+}
+
+func optionalString(field string, raw json.RawMessage, maxLen int) (string, error) {
+	if isNull(raw) {
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid("%s must be a string", field)
+	}
+	if len(s) > maxLen {
+		return "", invalid("%s is longer than %d bytes", field, maxLen)
+	}
+	if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
+		return "", invalid("%s contains invalid characters", field)
+	}
+	return s, nil
+}
+
+func decodeSeq(raw json.RawMessage) (int64, error) {
+	if isNull(raw) {
+		return 0, invalid("seq is required")
+	}
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, invalid("seq must be an integer >= 0")
+	}
+	seq, err := n.Int64()
+	if err != nil || seq < 0 {
+		return 0, invalid("seq must be an integer >= 0")
+	}
+	return seq, nil
+}
+
+// Timestamps outside this window are refused: they are typos or clock
+// garbage and would put spans where no backend query finds them.
+var (
+	minTimestamp = time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
+	maxTimestamp = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+func decodeTimestamp(raw json.RawMessage) (time.Time, error) {
+	if isNull(raw) {
+		return time.Time{}, invalid("timestamp is required")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, invalid("timestamp must be an RFC 3339 string")
+	}
+	ts, err := ParseTimestamp(s)
+	if err != nil {
+		return time.Time{}, invalid("timestamp must be an RFC 3339 string")
+	}
+	if ts.Before(minTimestamp) || ts.After(maxTimestamp) {
+		return time.Time{}, invalid("timestamp is out of range")
+	}
+	return ts, nil
+}
+
+// ParseTimestamp accepts RFC 3339 and, like Python's datetime.fromisoformat
+// that the reference server uses, a timestamp without a zone (read as UTC).
+func ParseTimestamp(s string) (time.Time, error) {
+	if ts, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return ts.UTC(), nil
+	}
+	ts, err := time.ParseInLocation("2006-01-02T15:04:05.999999999", s, time.UTC)
+	if err != nil {
+		return time.Time{}, errors.New("not an RFC 3339 timestamp")
+	}
+	return ts, nil
+}
+
+// decodePayload decodes a payload object into T and reports a field of the
+// wrong JSON type by its name.
+func decodePayload[T any](raw json.RawMessage) (*T, error) {
+	p := new(T)
+	if err := json.Unmarshal(raw, p); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return nil, invalid("payload.%s must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+		}
+		return nil, invalid("payload is not valid")
+	}
+	return p, nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64":
+		return "a number"
+	case "slice":
+		return "an array"
+	case "map", "struct":
+		return "an object"
+	default:
+		return "of another type"
+	}
+}
+
+// finite reports whether f is a number a backend can store.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

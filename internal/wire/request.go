@@ -1,0 +1,126 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wire"
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrBadJSON is returned for a body that is not a JSON document of the
+// expected shape; the receiver answers 400.
+var ErrBadJSON = errors.New("invalid JSON body")
+
+// EventBody is a decoded POST /api/traces/{id}/events body: either a batch
+// {"events": [...]} or one bare event.
+type EventBody struct {
+	// Events holds the raw events in request order.
+	Events []json.RawMessage
+	// Bare is true when the body was a single event, not a batch.
+	Bare bool
+}
+
+// DecodeEventBody splits an events body into raw events without validating
+// them, so that each event can be accepted or rejected on its own.
+func DecodeEventBody(body []byte) (EventBody, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return EventBody{}, ErrBadJSON
+	}
+	var probe struct {
+		Events json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(body, &probe); err != nil {
+		return EventBody{}, ErrBadJSON
+	}
+	if probe.Events == nil {
+		return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
+	}
+	var events []json.RawMessage
+	if err := json.Unmarshal(probe.Events, &events); err != nil {
+		return EventBody{}, fmt.Errorf("%w: events must be an array", ErrBadJSON)
+	}
+	return EventBody{Events: events}, nil
+}
+
+// CreateRun is the body of POST /api/traces.
+type CreateRun struct {
+	ID          string          `json:"id"`
+	UserGoal    string          `json:"user_goal"`
+	Agent       string          `json:"agent"`
+	Environment string          `json:"environment"`
+	Metadata    json.RawMessage `json:"metadata"`
+	Tags        []string        `json:"tags"`
+	Source      string          `json:"source"`
+	// ProjectID is read but never trusted: the credential picks the project.
+	ProjectID string `json:"project_id"`
+}
+
+// Limits on run fields, so that run state stays small.
+const (
+	MaxRunIDLength    = 256
+	MaxUserGoalLength = 16 << 10
+	MaxAgentLength    = 256
+	MaxTags           = 64
+	MaxTagLength      = 256
+)
+
+// DecodeCreateRun decodes and validates a create body.
+func DecodeCreateRun(body []byte) (CreateRun, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 || body[0] != '{' {
+		return CreateRun{}, ErrBadJSON
+	}
+	var c CreateRun
+	if err := json.Unmarshal(body, &c); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			return CreateRun{}, invalid("%s must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+		}
+		return CreateRun{}, ErrBadJSON
+	}
+	if c.ID != "" {
+		if err := ValidateRunID(c.ID); err != nil {
+			return CreateRun{}, err
+		}
+	}
+	switch {
+	case len(c.UserGoal) > MaxUserGoalLength:
+		return CreateRun{}, invalid("user_goal is longer than %d bytes", MaxUserGoalLength)
+	case len(c.Agent) > MaxAgentLength:
+		return CreateRun{}, invalid("agent is longer than %d bytes", MaxAgentLength)
+	case len(c.Tags) > MaxTags:
+		return CreateRun{}, invalid("at most %d tags are allowed", MaxTags)
+	case !isNull(c.Metadata) && !isObject(c.Metadata):
+		return CreateRun{}, invalid("metadata must be an object")
+	}
+	for _, tag := range c.Tags {
+		if len(tag) > MaxTagLength {
+			return CreateRun{}, invalid("a tag is longer than %d bytes", MaxTagLength)
+		}
+	}
+	return c, nil
+}
+
+// ValidateRunID refuses run ids that cannot be a path segment or a storage
+// key: empty, too long, or holding slashes, control characters or NULs.
+func ValidateRunID(id string) error {
+	switch {
+	case strings.TrimSpace(id) == "":
+		return invalid("trace id must be a non-empty string")
+	case len(id) > MaxRunIDLength:
+		return invalid("trace id is longer than %d bytes", MaxRunIDLength)
+	case strings.ContainsAny(id, "/\\") || id == "." || id == "..":
+		return invalid("trace id must not contain slashes")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f || r == 0xfffd {
+			return invalid("trace id must not contain control characters")
+		}
+	}
+	return nil
+}

@@ -1,0 +1,265 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
+)
+
+// resolveAnalyzer picks the rules analyze applies.
+func (r *promptetheusReceiver) resolveAnalyzer() (analyzer, error) {
+	return rules.NewEngine(), nil
+}
+
+// detection is one entry of analysis.detections in the contract.
+type detection struct {
+	Label           string  `json:"label"`
+	Confidence      float64 `json:"confidence"`
+	EvidenceRefs    []int64 `json:"evidence_refs"`
+	CriticalStepSeq *int64  `json:"critical_step_seq"`
+}
+
+// finding extends the contract: every rule that fired, with its spans.
+type finding struct {
+	RuleID          string  `json:"rule_id"`
+	Severity        string  `json:"severity"`
+	Confidence      float64 `json:"confidence"`
+	Message         string  `json:"message"`
+	EvidenceSeqs    []int64 `json:"evidence_seqs"`
+	CriticalStepSeq *int64  `json:"critical_step_seq"`
+	SpanID          string  `json:"span_id"`
+	FindingSpanID   string  `json:"finding_span_id"`
+}
+
+type goalVerdict struct {
+	Passed     *bool    `json:"passed"`
+	Mismatches []string `json:"mismatches"`
+}
+
+type analysis struct {
+	TraceID         string      `json:"trace_id"`
+	Labels          []string    `json:"labels"`
+	CriticalStepSeq *int64      `json:"critical_step_seq"`
+	Confidence      float64     `json:"confidence"`
+	RootCause       string      `json:"root_cause"`
+	Detections      []detection `json:"detections"`
+	Fallback        bool        `json:"fallback"`
+	// Extensions of the contract's shape.
+	OTLPTraceID string      `json:"otlp_trace_id"`
+	RootSpanID  string      `json:"root_span_id"`
+	Goal        goalVerdict `json:"goal"`
+	Findings    []finding   `json:"findings"`
+	AnalyzedAt  time.Time   `json:"analyzed_at"`
+}
+
+type incident struct {
+	ID          string   `json:"id"`
+	WorkspaceID string   `json:"workspace_id"`
+	ProjectID   string   `json:"project_id"`
+	Label       string   `json:"label"`
+	Severity    string   `json:"severity"`
+	Confidence  float64  `json:"confidence"`
+	TraceIDs    []string `json:"trace_ids"`
+}
+
+type analyzeResponse struct {
+	Analysis  analysis   `json:"analysis"`
+	Incidents []incident `json:"incidents"`
+	Fallback  bool       `json:"fallback"`
+}
+
+// incidentSeverityHigh is the contract's threshold for a high incident.
+const incidentSeverityHigh = 0.9
+
+func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.authorize(w, req, true)
+	if !ok {
+		return
+	}
+	runID := req.PathValue("id")
+	project, exists, ok := r.runProject(w, req, p, runID)
+	if !ok {
+		return
+	}
+	if !exists {
+		writeDetail(w, http.StatusNotFound, session.ErrNotFound.Error())
+		return
+	}
+	snap, err := r.sessions.Finalize(req.Context(), project, runID, session.FinalizedByAnalyze, r.now())
+	if err != nil {
+		r.writeError(w, err)
+		return
+	}
+	info := snap.View.Info
+	res := r.analyzer.Evaluate(rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal}, snap.Steps)
+	resp := buildAnalysis(&info, &res, r.now())
+	body, err := json.Marshal(resp)
+	if err != nil {
+		r.writeError(w, err)
+		return
+	}
+	if err := r.sessions.SetAnalysis(req.Context(), project, runID, body); err != nil {
+		r.writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+}
+
+// buildAnalysis renders a verdict in the contract's analyze response shape.
+func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyzeResponse {
+	traceID := mapping.TraceID(info.Project, info.ID)
+	rootID := mapping.RootSpanID(info.Project, info.ID)
+	a := analysis{
+		TraceID:     info.ID,
+		Labels:      []string{},
+		Detections:  []detection{},
+		Findings:    []finding{},
+		OTLPTraceID: hex.EncodeToString(traceID[:]),
+		RootSpanID:  hex.EncodeToString(rootID[:]),
+		Goal:        goalVerdict{Passed: res.GoalPassed, Mismatches: res.Mismatches},
+		AnalyzedAt:  now.UTC(),
+	}
+	if a.Goal.Mismatches == nil {
+		a.Goal.Mismatches = []string{}
+	}
+	incidents := []incident{}
+	for i := range res.Findings {
+		f := &res.Findings[i]
+		flagged := rootID
+		if f.SpanID != "" {
+			if b, err := hex.DecodeString(f.SpanID); err == nil && len(b) == len(flagged) {
+				copy(flagged[:], b)
+			}
+		}
+		findingID := mapping.FindingSpanID(traceID, flagged, f.RuleID)
+		evidence := f.Evidence
+		if evidence == nil {
+			evidence = []int64{}
+		}
+		critical := seqPtr(f.CriticalSeq)
+		a.Findings = append(a.Findings, finding{
+			RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence, Message: f.Message,
+			EvidenceSeqs: evidence, CriticalStepSeq: critical,
+			SpanID: hex.EncodeToString(flagged[:]), FindingSpanID: hex.EncodeToString(findingID[:]),
+		})
+		if !f.Detection {
+			continue
+		}
+		a.Detections = append(a.Detections, detection{Label: f.RuleID, Confidence: f.Confidence, EvidenceRefs: evidence, CriticalStepSeq: critical})
+		if !slices.Contains(a.Labels, f.RuleID) {
+			a.Labels = append(a.Labels, f.RuleID)
+		}
+		if f.Confidence > a.Confidence {
+			a.Confidence = f.Confidence
+			a.RootCause = f.Message
+		}
+		if critical != nil && (a.CriticalStepSeq == nil || *critical < *a.CriticalStepSeq) {
+			a.CriticalStepSeq = critical
+		}
+		severity := "medium"
+		if f.Confidence >= incidentSeverityHigh {
+			severity = "high"
+		}
+		incidents = appendIncident(incidents, incident{
+			ID: "incident_" + info.Workspace + "_" + f.RuleID, WorkspaceID: info.Workspace, ProjectID: info.Project,
+			Label: f.RuleID, Severity: severity, Confidence: f.Confidence, TraceIDs: []string{info.ID},
+		})
+	}
+	return &analyzeResponse{Analysis: a, Incidents: incidents}
+}
+
+// appendIncident merges incidents of the same label, keeping the highest
+// severity and confidence.
+func appendIncident(incidents []incident, in incident) []incident {
+	for i := range incidents {
+		if incidents[i].ID == in.ID {
+			if in.Confidence > incidents[i].Confidence {
+				incidents[i].Confidence, incidents[i].Severity = in.Confidence, in.Severity
+			}
+			return incidents
+		}
+	}
+	return append(incidents, in)
+}
+
+func seqPtr(seq int64) *int64 {
+	if seq < 0 {
+		return nil
+	}
+	return &seq
+}
+
+func (r *promptetheusReceiver) handleGetAnalysis(w http.ResponseWriter, req *http.Request) {
+	snap, ok := r.consoleRun(w, req)
+	if !ok {
+		return
+	}
+	if snap.Analysis == nil {
+		writeDetail(w, http.StatusNotFound, "no analysis yet for this trace")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(snap.Analysis)
+}
+
+// timelineEntry is one entry of GET /api/traces/{id}/events: the compact
+// step the receiver keeps of each span, not the original event.
+type timelineEntry struct {
+	Seq    int64  `json:"seq"`
+	Type   string `json:"type"`
+	Name   string `json:"name,omitempty"`
+	SpanID string `json:"span_id"`
+	Time   string `json:"timestamp"`
+	Error  bool   `json:"error,omitempty"`
+}
+
+func (r *promptetheusReceiver) handleListEvents(w http.ResponseWriter, req *http.Request) {
+	snap, ok := r.consoleRun(w, req)
+	if !ok {
+		return
+	}
+	rules.SortSteps(snap.Steps)
+	out := make([]timelineEntry, 0, len(snap.Steps))
+	for _, s := range snap.Steps {
+		out = append(out, timelineEntry{
+			Seq: s.Seq, Type: s.Kind, Name: s.Name, SpanID: s.SpanID, Error: s.Error,
+			Time: time.Unix(0, s.Start).UTC().Format(time.RFC3339Nano),
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"trace_id": snap.View.Info.ID, "events": out})
+}
+
+// consoleRun authorises a console read of an existing run.
+func (r *promptetheusReceiver) consoleRun(w http.ResponseWriter, req *http.Request) (session.Snapshot, bool) {
+	p, ok := r.authorize(w, req, true)
+	if !ok {
+		return session.Snapshot{}, false
+	}
+	runID := req.PathValue("id")
+	project, exists, ok := r.runProject(w, req, p, runID)
+	if !ok {
+		return session.Snapshot{}, false
+	}
+	if !exists {
+		writeDetail(w, http.StatusNotFound, session.ErrNotFound.Error())
+		return session.Snapshot{}, false
+	}
+	snap, err := r.sessions.Get(project, runID)
+	if err != nil {
+		r.writeError(w, err)
+		return session.Snapshot{}, false
+	}
+	return snap, true
+}

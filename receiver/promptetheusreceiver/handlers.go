@@ -1,0 +1,216 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
+)
+
+// headerProjectID lets a console caller choose the project of a new run.
+const headerProjectID = "X-Promptetheus-Project-Id"
+
+// authorize authenticates req and checks the credential kind; it answers
+// 401/403 itself.
+func (r *promptetheusReceiver) authorize(w http.ResponseWriter, req *http.Request, consoleOnly bool) (principal, bool) {
+	p, err := r.auth.authenticate(req)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="promptetheus"`)
+		writeDetail(w, http.StatusUnauthorized, err.Error())
+		return principal{}, false
+	}
+	if consoleOnly && p.kind != principalConsole {
+		writeDetail(w, http.StatusForbidden, "this route requires console credentials")
+		return principal{}, false
+	}
+	return p, true
+}
+
+// runProject resolves the project of a run for p: the owner of an existing
+// run, or for a new one the caller's project. It answers 400/403 itself.
+func (r *promptetheusReceiver) runProject(w http.ResponseWriter, req *http.Request, p principal, runID string) (project string, exists, ok bool) {
+	if err := wire.ValidateRunID(runID); err != nil {
+		writeDetail(w, http.StatusBadRequest, err.Error())
+		return "", false, false
+	}
+	if owner, found := r.sessions.Owner(runID); found {
+		if !p.may(owner) {
+			writeDetail(w, http.StatusForbidden, session.ErrOtherProject.Error())
+			return "", false, false
+		}
+		return owner, true, true
+	}
+	if chosen := req.Header.Get(headerProjectID); chosen != "" && p.kind == principalConsole {
+		if !p.may(chosen) {
+			writeDetail(w, http.StatusForbidden, "project not allowed for this credential")
+			return "", false, false
+		}
+		return chosen, false, true
+	}
+	if len(p.projects) == 0 {
+		writeDetail(w, http.StatusForbidden, "credential has no project")
+		return "", false, false
+	}
+	return p.projects[0], false, true
+}
+
+// traceView is the "trace" object of the create response.
+type traceView struct {
+	ID          string          `json:"id"`
+	WorkspaceID string          `json:"workspace_id"`
+	ProjectID   string          `json:"project_id"`
+	UserGoal    string          `json:"user_goal"`
+	Agent       string          `json:"agent"`
+	Environment string          `json:"environment,omitempty"`
+	Metadata    json.RawMessage `json:"metadata,omitempty"`
+	Tags        []string        `json:"tags"`
+	Source      string          `json:"source,omitempty"`
+	CreatedAt   time.Time       `json:"created_at"`
+	Status      string          `json:"status"`
+	Implicit    bool            `json:"implicit"`
+	OTLPTraceID string          `json:"otlp_trace_id"`
+}
+
+func newTraceView(v *session.RunView) traceView {
+	tags := v.Info.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	status := "open"
+	if !v.FinalizedAt.IsZero() {
+		status = "finalized"
+	}
+	traceID := mapping.TraceID(v.Info.Project, v.Info.ID)
+	return traceView{
+		ID: v.Info.ID, WorkspaceID: v.Info.Workspace, ProjectID: v.Info.Project,
+		UserGoal: v.Info.UserGoal, Agent: v.Info.Agent, Environment: v.Info.Environment,
+		Metadata: v.Info.Metadata, Tags: tags, Source: v.Info.Source,
+		CreatedAt: v.CreatedAt.UTC(), Status: status, Implicit: v.Info.Implicit,
+		OTLPTraceID: hex.EncodeToString(traceID[:]),
+	}
+}
+
+func (r *promptetheusReceiver) handleCreate(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.authorize(w, req, false)
+	if !ok {
+		return
+	}
+	body, ok := readBody(w, req, r.cfg.MaxEventsBodySize)
+	if !ok {
+		return
+	}
+	c, err := wire.DecodeCreateRun(body)
+	if err != nil {
+		writeDetail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if c.ID == "" {
+		c.ID = newRunID()
+	}
+	project, _, ok := r.runProject(w, req, p, c.ID)
+	if !ok {
+		return
+	}
+	info := mapping.Run{
+		Project: project, Workspace: r.cfg.WorkspaceID, ID: c.ID,
+		Agent: c.Agent, UserGoal: c.UserGoal, Environment: c.Environment,
+		Source: c.Source, Tags: c.Tags, Metadata: c.Metadata,
+	}
+	view, err := r.sessions.Create(req.Context(), info, r.now())
+	if err != nil {
+		r.writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]traceView{"trace": newTraceView(&view)})
+}
+
+func newRunID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "trace_" + hex.EncodeToString(b[:])
+}
+
+// rejection is one entry of "rejected" in the events response.
+type rejection struct {
+	Index          int     `json:"index"`
+	IdempotencyKey *string `json:"idempotency_key"`
+	Reason         string  `json:"reason"`
+}
+
+func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Request) {
+	p, ok := r.authorize(w, req, false)
+	if !ok {
+		return
+	}
+	runID := req.PathValue("id")
+	project, _, ok := r.runProject(w, req, p, runID)
+	if !ok {
+		return
+	}
+	body, ok := readBody(w, req, r.cfg.MaxEventsBodySize)
+	if !ok {
+		return
+	}
+	decoded, err := wire.DecodeEventBody(body)
+	if err != nil {
+		writeDetail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(decoded.Events) > r.cfg.MaxEventsPerBatch {
+		writeDetail(w, http.StatusRequestEntityTooLarge, "too many events in one request: the limit is "+strconv.Itoa(r.cfg.MaxEventsPerBatch))
+		return
+	}
+	incoming := make([]session.Incoming, len(decoded.Events))
+	for i, raw := range decoded.Events {
+		ev, err := wire.DecodeEvent(raw, runID)
+		incoming[i] = session.Incoming{Raw: raw, Err: err}
+		if err == nil {
+			incoming[i].Event = &ev
+		}
+	}
+	if decoded.Bare && incoming[0].Err != nil {
+		r.countRejected(req, string(session.RejectInvalid), 1)
+		writeDetail(w, http.StatusUnprocessableEntity, incoming[0].Err.Error())
+		return
+	}
+
+	ctx := r.obsrecv.StartTracesOp(req.Context())
+	info := mapping.Run{Project: project, Workspace: r.cfg.WorkspaceID, ID: runID}
+	res, err := r.sessions.Append(ctx, info, incoming, r.now())
+	r.obsrecv.EndTracesOp(ctx, dataFormat, res.Spans, err)
+	if err != nil {
+		r.writeError(w, err)
+		return
+	}
+	r.telemetry.ReceiverPromptetheusEventsAccepted.Add(req.Context(), int64(res.Accepted))
+	r.telemetry.ReceiverPromptetheusEventsDuplicate.Add(req.Context(), int64(res.Duplicates))
+	out := struct {
+		Accepted int         `json:"accepted"`
+		Rejected []rejection `json:"rejected"`
+	}{Accepted: res.Accepted, Rejected: make([]rejection, 0, len(res.Rejected))}
+	for _, rej := range res.Rejected {
+		var key *string
+		if rej.IdempotencyKey != "" {
+			key = &rej.IdempotencyKey
+		}
+		out.Rejected = append(out.Rejected, rejection{Index: rej.Index, IdempotencyKey: key, Reason: rej.Reason})
+		r.countRejected(req, string(rej.Kind), 1)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (r *promptetheusReceiver) countRejected(req *http.Request, reason string, n int64) {
+	r.telemetry.ReceiverPromptetheusEventsRejected.Add(req.Context(), n, metric.WithAttributes(attribute.String("reason", reason)))
+}

@@ -1,0 +1,209 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
+)
+
+const (
+	transportHTTP = "http"
+	dataFormat    = "promptetheus"
+)
+
+// promptetheusReceiver serves the Promptetheus Session API.
+type promptetheusReceiver struct {
+	cfg       *Config
+	settings  receiver.Settings
+	next      consumer.Traces
+	obsrecv   *receiverhelper.ObsReport
+	telemetry *metadata.TelemetryBuilder
+
+	auth      *authenticator
+	sessions  *session.Manager
+	artifacts artifactstore.Store
+	analyzer  analyzer
+	storage   storage.Client
+
+	server     *http.Server
+	stopSweep  context.CancelFunc
+	shutdownWG sync.WaitGroup
+	now        func() time.Time
+}
+
+// analyzer judges a run for analyze.
+type analyzer interface {
+	Evaluate(run rules.Run, steps []rules.Step) rules.Result
+}
+
+func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) (*promptetheusReceiver, error) {
+	obsrecv, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID:             set.ID,
+		Transport:              transportHTTP,
+		ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &promptetheusReceiver{
+		cfg:       cfg,
+		settings:  set,
+		next:      next,
+		obsrecv:   obsrecv,
+		telemetry: tb,
+		now:       time.Now,
+	}, nil
+}
+
+// Start restores run state, then serves the API.
+func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) error {
+	var jwt *jwtVerifier
+	if r.cfg.Console.JWT != nil {
+		var err error
+		if jwt, err = newJWTVerifier(r.cfg.Console.JWT); err != nil {
+			return err
+		}
+	}
+	r.auth = newAuthenticator(r.cfg, jwt)
+
+	a, err := r.resolveAnalyzer()
+	if err != nil {
+		return err
+	}
+	r.analyzer = a
+
+	if r.cfg.Storage != nil {
+		client, err := getStorageClient(ctx, host, *r.cfg.Storage, r.settings.ID)
+		if err != nil {
+			return err
+		}
+		r.storage = client
+	}
+	r.sessions = session.NewManager(session.Config{
+		IdleTimeout:     r.cfg.Sessions.IdleTimeout,
+		Retention:       r.cfg.Sessions.Retention,
+		MaxRuns:         r.cfg.Sessions.MaxRuns,
+		MaxEventsPerRun: r.cfg.Sessions.MaxEventsPerRun,
+		Mapping: mapping.Config{
+			CaptureContent:     r.cfg.Mapping.CaptureContent,
+			MaxAttributeLength: r.cfg.Mapping.MaxAttributeLength,
+			MaxArrayLength:     r.cfg.Mapping.MaxArrayLength,
+			Provider:           r.cfg.Mapping.Provider,
+		},
+		OnFinalized: func(by string) {
+			r.telemetry.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1,
+				metric.WithAttributes(attribute.String("finalized_by", by)))
+		},
+	}, r.storage, r.next, r.settings.Logger)
+	if err := r.sessions.Load(ctx); err != nil {
+		return err
+	}
+	if err := r.telemetry.RegisterReceiverPromptetheusTracesOpenCallback(func(_ context.Context, o metric.Int64Observer) error {
+		open, _ := r.sessions.Stats()
+		o.Observe(int64(open))
+		return nil
+	}); err != nil {
+		return err
+	}
+
+	r.artifacts = artifactstore.NewLocal(r.cfg.Artifacts.Directory)
+
+	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes(),
+		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+			writeDetail(w, status, msg)
+		}))
+	if err != nil {
+		return err
+	}
+	var listener net.Listener
+	if listener, err = r.cfg.ServerConfig.ToListener(ctx); err != nil {
+		return fmt.Errorf("failed to bind to %s: %w", r.cfg.ServerConfig.NetAddr.Endpoint, err)
+	}
+	r.shutdownWG.Go(func() {
+		if errHTTP := r.server.Serve(listener); errHTTP != nil && !errors.Is(errHTTP, http.ErrServerClosed) {
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(errHTTP))
+		}
+	})
+
+	sweepCtx, cancel := context.WithCancel(context.Background())
+	r.stopSweep = cancel
+	r.shutdownWG.Go(func() { r.sweepLoop(sweepCtx) })
+	return nil
+}
+
+// sweepLoop finalises idle runs and forgets expired ones.
+func (r *promptetheusReceiver) sweepLoop(ctx context.Context) {
+	interval := min(max(r.cfg.Sessions.IdleTimeout/4, 100*time.Millisecond), 10*time.Second)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			r.sessions.Sweep(ctx, r.now())
+		}
+	}
+}
+
+// Shutdown stops serving. Without persistent storage, open runs are
+// finalised now, as their state would not survive.
+func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
+	var err error
+	if r.server != nil {
+		err = r.server.Shutdown(ctx)
+	}
+	if r.stopSweep != nil {
+		r.stopSweep()
+	}
+	r.shutdownWG.Wait()
+	if r.sessions != nil && !r.sessions.Persistent() {
+		r.sessions.FinalizeAll(ctx, r.now())
+	}
+	if r.storage != nil {
+		err = errors.Join(err, r.storage.Close(ctx))
+	}
+	if r.telemetry != nil {
+		r.telemetry.Shutdown()
+	}
+	return err
+}
+
+func getStorageClient(ctx context.Context, host component.Host, id, owner component.ID) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[id]
+	if !ok {
+		return nil, fmt.Errorf("storage extension %q not found", id)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("extension %q is not a storage extension", id)
+	}
+	return se.GetClient(ctx, component.KindReceiver, owner, "")
+}
