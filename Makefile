@@ -52,6 +52,7 @@ generate-metadata:
 
 generate-distribution:
 	$(CODEGEN) builder --config builder-config.yaml --skip-compilation --skip-get-modules
+	gofmt -w cmd/otelcol-promptetheus
 
 clean:
 	rm -rf $(BIN) $(DATA_DIR)

@@ -205,7 +205,7 @@ func TestPipelineRefusalRecordsNothing(t *testing.T) {
 type consumerFunc func(context.Context, ptrace.Traces) error
 
 func (f consumerFunc) ConsumeTraces(ctx context.Context, td ptrace.Traces) error { return f(ctx, td) }
-func (consumerFunc) Capabilities() consumer.Capabilities                      { return consumer.Capabilities{} }
+func (consumerFunc) Capabilities() consumer.Capabilities                         { return consumer.Capabilities{} }
 
 func TestRunIDsAreUniqueAcrossProjects(t *testing.T) {
 	m := NewManager(testConfig(), nil, new(consumertest.TracesSink), zap.NewNop())

@@ -14,12 +14,12 @@ import (
 
 // runState is the part of a run persisted as its header record.
 type runState struct {
-	Info         mapping.Run `json:"info"`
-	CreatedAt    time.Time   `json:"created_at"`
-	Created      bool        `json:"created"`
-	LastActivity time.Time   `json:"last_activity"`
-	FinalizedAt  time.Time   `json:"finalized_at,omitzero"`
-	FinalizedBy  string      `json:"finalized_by,omitempty"`
+	Info         mapping.Run     `json:"info"`
+	CreatedAt    time.Time       `json:"created_at"`
+	Created      bool            `json:"created"`
+	LastActivity time.Time       `json:"last_activity"`
+	FinalizedAt  time.Time       `json:"finalized_at,omitzero"`
+	FinalizedBy  string          `json:"finalized_by,omitempty"`
 	Summary      mapping.Summary `json:"summary"`
 	Pending      mapping.Pending `json:"pending"`
 	// Batches counts the batch records written for this run.
@@ -55,9 +55,9 @@ type run struct {
 func newRun(info mapping.Run, now time.Time) *run {
 	return &run{
 		state: runState{
-			Info:          info,
-			CreatedAt:     now,
-			LastActivity:  now,
+			Info:         info,
+			CreatedAt:    now,
+			LastActivity: now,
 			Summary:      mapping.NewSummary(),
 			Pending:      mapping.NewPending(),
 		},
