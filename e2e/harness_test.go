@@ -1,0 +1,415 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package e2e runs the built collector binary against a real Jaeger v2 on
+// loopback and reads the spans back from Jaeger's query API.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// repoRoot is the repository root, two levels above this file.
+func repoRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+var buildMu sync.Mutex
+
+// binary returns the path of a program: from env when set (the Makefile sets
+// it), else built into bin/ of the repository once.
+func binary(t testing.TB, env, name string, build func(out string) *exec.Cmd) string {
+	t.Helper()
+	if p := os.Getenv(env); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	out := filepath.Join(repoRoot(t), "bin", name)
+	if _, err := os.Stat(out); err == nil && name == "jaeger" {
+		return out // slow to build, rebuilt by `make jaeger` when its module changes
+	}
+	cmd := build(out)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	require.NoError(t, cmd.Run(), "building %s", name)
+	return out
+}
+
+func collectorBinary(t testing.TB) string {
+	return binary(t, "PROMPTETHEUS_COLLECTOR_BIN", "otelcol-promptetheus", func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, "./cmd/otelcol-promptetheus")
+		cmd.Dir = repoRoot(t)
+		return cmd
+	})
+}
+
+func jaegerBinary(t testing.TB) string {
+	return binary(t, "PROMPTETHEUS_JAEGER_BIN", "jaeger", func(out string) *exec.Cmd {
+		cmd := exec.Command("go", "build", "-o", out, "github.com/jaegertracing/jaeger/cmd/jaeger")
+		cmd.Dir = filepath.Join(repoRoot(t), "internal", "tools", "jaeger")
+		return cmd
+	})
+}
+
+// freePort returns a free loopback port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+
+// process is a program started by a test, killed at cleanup.
+type process struct {
+	cmd  *exec.Cmd
+	log  string
+	done chan error
+}
+
+func start(t testing.TB, name string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	require.NoError(t, err)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	require.NoError(t, cmd.Start())
+	p := &process{cmd: cmd, log: logPath, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); logFile.Close() }()
+	t.Cleanup(func() {
+		p.stop(syscall.SIGTERM)
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("---- %s log ----\n%s", name, tail(string(b), 8000))
+		}
+	})
+	return p
+}
+
+// stop signals the process and waits for it (SIGKILL after 15s).
+func (p *process) stop(sig syscall.Signal) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(sig)
+	select {
+	case <-p.done:
+	case <-time.After(15 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// waitHTTP polls url until it answers 200.
+func waitHTTP(t testing.TB, p *process, url string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-p.done:
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("process exited (%v) before %s answered:\n%s", err, url, tail(string(b), 4000))
+		default:
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s did not answer in time", url)
+}
+
+// jaeger is a Jaeger v2 all-in-one on free loopback ports.
+type jaeger struct {
+	*process
+	otlpGRPC string
+	query    string
+}
+
+func startJaeger(t testing.TB) *jaeger {
+	t.Helper()
+	j := &jaeger{otlpGRPC: addr(freePort(t)), query: addr(freePort(t))}
+	health := addr(freePort(t))
+	env := []string{
+		"JAEGER_OTLP_GRPC=" + j.otlpGRPC,
+		"JAEGER_OTLP_HTTP=" + addr(freePort(t)),
+		"JAEGER_QUERY_HTTP=" + j.query,
+		"JAEGER_QUERY_GRPC=" + addr(freePort(t)),
+		"JAEGER_HEALTH_HTTP=" + health,
+	}
+	j.process = start(t, "jaeger", env, jaegerBinary(t), "--config", filepath.Join(repoRoot(t), "internal", "tools", "jaeger", "config.yaml"))
+	waitHTTP(t, j.process, "http://"+health+"/status")
+	return j
+}
+
+// jaegerSpan is a span as Jaeger's query API returns it.
+type jaegerSpan struct {
+	TraceID       string `json:"traceID"`
+	SpanID        string `json:"spanID"`
+	OperationName string `json:"operationName"`
+	References    []struct {
+		RefType string `json:"refType"`
+		SpanID  string `json:"spanID"`
+	} `json:"references"`
+	Tags []struct {
+		Key   string `json:"key"`
+		Value any    `json:"value"`
+	} `json:"tags"`
+	Logs []struct {
+		Fields []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"fields"`
+	} `json:"logs"`
+	ProcessID string `json:"processID"`
+}
+
+func (s jaegerSpan) tag(key string) any {
+	for _, tg := range s.Tags {
+		if tg.Key == key {
+			return tg.Value
+		}
+	}
+	return nil
+}
+
+func (s jaegerSpan) parent() string {
+	for _, r := range s.References {
+		if r.RefType == "CHILD_OF" {
+			return r.SpanID
+		}
+	}
+	return ""
+}
+
+// trace fetches a trace by hex id; nil when Jaeger does not have it (yet).
+func (j *jaeger) trace(t testing.TB, traceID string) []jaegerSpan {
+	t.Helper()
+	resp, err := http.Get("http://" + j.query + "/api/traces/" + traceID)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	var out struct {
+		Data []struct {
+			Spans []jaegerSpan `json:"spans"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(body, &out))
+	if len(out.Data) == 0 {
+		return nil
+	}
+	return out.Data[0].Spans
+}
+
+// waitTrace polls Jaeger until the trace has at least n spans.
+func (j *jaeger) waitTrace(t testing.TB, traceID string, n int) []jaegerSpan {
+	t.Helper()
+	var spans []jaegerSpan
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if spans = j.trace(t, traceID); len(spans) >= n {
+			return spans
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("trace %s has %d spans in Jaeger, want %d", traceID, len(spans), n)
+	return nil
+}
+
+// collector is our distribution running on a generated config.
+type collector struct {
+	*process
+	api     string
+	metrics string
+	dataDir string
+	config  string
+}
+
+// collectorOptions vary the generated configuration.
+type collectorOptions struct {
+	// exporters is the YAML of the exporters section; its exporters all go
+	// in the traces pipeline.
+	exporters map[string]string
+	// receiverExtra is appended to the promptetheus receiver's settings.
+	receiverExtra string
+	processors    []string
+	processorYAML string
+	dataDir       string
+	apiPort       int
+}
+
+func startCollector(t testing.TB, opts collectorOptions) *collector {
+	t.Helper()
+	if opts.dataDir == "" {
+		opts.dataDir = t.TempDir()
+	}
+	if opts.apiPort == 0 {
+		opts.apiPort = freePort(t)
+	}
+	c := &collector{api: addr(opts.apiPort), metrics: addr(freePort(t)), dataDir: opts.dataDir}
+	var exporterYAML strings.Builder
+	var names []string
+	for name, body := range opts.exporters {
+		fmt.Fprintf(&exporterYAML, "  %s:\n%s\n", name, indent(body, "    "))
+		names = append(names, name)
+	}
+	processors := "[" + strings.Join(opts.processors, ", ") + "]"
+	cfg := fmt.Sprintf(`
+extensions:
+  file_storage:
+    directory: %[1]s/state
+    create_directory: true
+receivers:
+  promptetheus:
+    endpoint: %[2]s
+    workspace_id: ws_dev
+    api_keys:
+      - project: proj_acmemeet
+        key: pt_dev_key
+      - project: proj_other
+        key: pt_other_key
+    console:
+      tokens: [pt_console_token]
+      projects: [proj_acmemeet, proj_other]
+    storage: file_storage
+    artifacts:
+      directory: %[1]s/artifacts
+%[3]s
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_percentage: 80
+    spike_limit_percentage: 20
+%[4]s
+exporters:
+%[5]s
+service:
+  extensions: [file_storage]
+  telemetry:
+    logs:
+      level: info
+    metrics:
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: %[6]d
+  pipelines:
+    traces:
+      receivers: [promptetheus]
+      processors: %[7]s
+      exporters: [%[8]s]
+`, opts.dataDir, c.api, indent(opts.receiverExtra, "    "), indent(opts.processorYAML, "  "), exporterYAML.String(),
+		portOf(c.metrics), processors, strings.Join(names, ", "))
+	c.config = filepath.Join(t.TempDir(), "config.yaml")
+	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
+	c.process = start(t, "collector", nil, collectorBinary(t), "--config", c.config)
+	waitHTTP(t, c.process, "http://"+c.api+"/health")
+	return c
+}
+
+func portOf(a string) int {
+	_, p, _ := net.SplitHostPort(a)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+func indent(s, prefix string) string {
+	if strings.TrimSpace(s) == "" {
+		return ""
+	}
+	lines := strings.Split(strings.Trim(s, "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = prefix + l
+	}
+	return strings.Join(lines, "\n")
+}
+
+// metric reads one counter of the collector's own telemetry, summing the
+// series whose labels contain every filter.
+func (c *collector) metric(t testing.TB, name string, filters ...string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + c.metrics + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var sum float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := strings.TrimPrefix(line, name)
+		if rest != "" && rest[0] != '{' && rest[0] != ' ' {
+			continue
+		}
+		matched := true
+		for _, f := range filters {
+			matched = matched && strings.Contains(line, f)
+		}
+		if !matched {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		require.NoError(t, err)
+		sum += v
+	}
+	return sum
+}
+
+func jaegerExporter(j *jaeger) string {
+	return fmt.Sprintf("endpoint: %s\ntls:\n  insecure: true\nsending_queue:\n  storage: file_storage\n", j.otlpGRPC)
+}
+
+// context for requests that must not hang a test.
+func timeoutCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}

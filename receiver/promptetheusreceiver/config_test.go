@@ -1,0 +1,84 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptetheusreceiver
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
+)
+
+func TestLoadConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+
+	load := func(t *testing.T, name string) *Config {
+		cfg := NewFactory().CreateDefaultConfig()
+		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		require.NoError(t, err)
+		require.NoError(t, sub.Unmarshal(cfg))
+		return cfg.(*Config)
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		cfg := load(t, "")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, "localhost:4318", cfg.ServerConfig.NetAddr.Endpoint)
+		assert.Equal(t, 5*time.Minute, cfg.Sessions.IdleTimeout)
+		assert.True(t, cfg.Mapping.CaptureContent)
+		assert.Equal(t, int64(50<<20), cfg.Artifacts.MaxSize)
+	})
+
+	t.Run("customized", func(t *testing.T) {
+		cfg := load(t, "customized")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, "0.0.0.0:9418", cfg.ServerConfig.NetAddr.Endpoint)
+		assert.Equal(t, "ws_prod", cfg.WorkspaceID)
+		assert.Equal(t, "https://auth.example.com/.well-known/jwks.json", cfg.Console.JWT.JWKSURL)
+		assert.Equal(t, 30*time.Second, cfg.Console.JWT.Leeway)
+		assert.Equal(t, 20000, cfg.Sessions.MaxEventsPerRun)
+		assert.False(t, cfg.Mapping.CaptureContent)
+		assert.Equal(t, component.MustNewID("file_storage"), *cfg.Storage)
+		assert.Equal(t, component.MustNewID("promptetheus"), *cfg.Processor)
+		assert.Equal(t, []string{"image/png", "video/webm"}, cfg.Artifacts.ContentTypes)
+	})
+
+	t.Run("no credentials", func(t *testing.T) {
+		err := confmap.Validate(load(t, "no_credentials"))
+		assert.ErrorContains(t, err, "at least one of api_keys, console.tokens or console.jwt must be set")
+	})
+
+	t.Run("bad key", func(t *testing.T) {
+		err := confmap.Validate(load(t, "bad_key"))
+		assert.ErrorContains(t, err, "api_keys[0]: project must match")
+		assert.ErrorContains(t, err, "api_keys[0]: key and key_sha256 are mutually exclusive")
+	})
+}
+
+func TestValidateJWTConfig(t *testing.T) {
+	for name, c := range map[string]struct {
+		jwt  JWTConfig
+		want string
+	}{
+		"no key source":   {JWTConfig{Audience: "a"}, "exactly one of hs256_secret, jwks_url or jwks_file"},
+		"two key sources": {JWTConfig{JWKSURL: "https://x", JWKSFile: "/f", Audience: "a"}, "exactly one of"},
+		"short secret":    {JWTConfig{HS256Secret: "short", Audience: "a"}, "at least 32 bytes"},
+		"no audience":     {JWTConfig{JWKSURL: "https://x"}, "set audience or issuer"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := NewFactory().CreateDefaultConfig().(*Config)
+			cfg.Console.Projects = []string{"p"}
+			cfg.Console.JWT = &c.jwt
+			assert.ErrorContains(t, cfg.Validate(), c.want)
+		})
+	}
+}
