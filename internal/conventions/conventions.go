@@ -8,42 +8,46 @@
 // read their names from here.
 package conventions // import "github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 
-// SchemaURL pins the semantic conventions version the mapping follows.
-const SchemaURL = "https://opentelemetry.io/schemas/1.37.0"
+import semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
+
+// SchemaURL pins the semantic conventions version the mapping follows:
+// 1.41.0, the last release of the core conventions that holds the GenAI
+// attributes (they moved to their own repository afterwards).
+const SchemaURL = semconv.SchemaURL
 
 // OpenTelemetry semantic conventions (GenAI, error, exception, service).
 const (
-	AttrServiceName           = "service.name"
-	AttrServiceNamespace      = "service.namespace"
-	AttrDeploymentEnvironment = "deployment.environment.name"
+	AttrServiceName           = string(semconv.ServiceNameKey)
+	AttrServiceNamespace      = string(semconv.ServiceNamespaceKey)
+	AttrDeploymentEnvironment = string(semconv.DeploymentEnvironmentNameKey)
 
-	AttrGenAIOperationName     = "gen_ai.operation.name"
-	AttrGenAIProviderName      = "gen_ai.provider.name"
+	AttrGenAIOperationName     = string(semconv.GenAIOperationNameKey)
+	AttrGenAIProviderName      = string(semconv.GenAIProviderNameKey)
 	AttrGenAISystem            = "gen_ai.system" // older name of gen_ai.provider.name, read only
-	AttrGenAIAgentName         = "gen_ai.agent.name"
-	AttrGenAIAgentID           = "gen_ai.agent.id"
-	AttrGenAIConversationID    = "gen_ai.conversation.id"
-	AttrGenAIRequestModel      = "gen_ai.request.model"
-	AttrGenAIResponseModel     = "gen_ai.response.model"
-	AttrGenAIInputTokens       = "gen_ai.usage.input_tokens"
-	AttrGenAIOutputTokens      = "gen_ai.usage.output_tokens"
-	AttrGenAIPromptName        = "gen_ai.prompt.name"
-	AttrGenAIToolName          = "gen_ai.tool.name"
-	AttrGenAIToolCallID        = "gen_ai.tool.call.id"
-	AttrGenAIToolType          = "gen_ai.tool.type"
-	AttrGenAIToolCallArguments = "gen_ai.tool.call.arguments"
-	AttrGenAIToolCallResult    = "gen_ai.tool.call.result"
+	AttrGenAIAgentName         = string(semconv.GenAIAgentNameKey)
+	AttrGenAIAgentID           = string(semconv.GenAIAgentIDKey)
+	AttrGenAIConversationID    = string(semconv.GenAIConversationIDKey)
+	AttrGenAIRequestModel      = string(semconv.GenAIRequestModelKey)
+	AttrGenAIResponseModel     = string(semconv.GenAIResponseModelKey)
+	AttrGenAIInputTokens       = string(semconv.GenAIUsageInputTokensKey)
+	AttrGenAIOutputTokens      = string(semconv.GenAIUsageOutputTokensKey)
+	AttrGenAIPromptName        = string(semconv.GenAIPromptNameKey)
+	AttrGenAIToolName          = string(semconv.GenAIToolNameKey)
+	AttrGenAIToolCallID        = string(semconv.GenAIToolCallIDKey)
+	AttrGenAIToolType          = string(semconv.GenAIToolTypeKey)
+	AttrGenAIToolCallArguments = string(semconv.GenAIToolCallArgumentsKey)
+	AttrGenAIToolCallResult    = string(semconv.GenAIToolCallResultKey)
 
 	EventGenAIEvaluationResult = "gen_ai.evaluation.result"
-	AttrGenAIEvaluationName    = "gen_ai.evaluation.name"
-	AttrGenAIEvaluationScore   = "gen_ai.evaluation.score.value"
-	AttrGenAIEvaluationLabel   = "gen_ai.evaluation.score.label"
-	AttrGenAIEvaluationExplain = "gen_ai.evaluation.explanation"
-	AttrErrorType              = "error.type"
+	AttrGenAIEvaluationName    = string(semconv.GenAIEvaluationNameKey)
+	AttrGenAIEvaluationScore   = string(semconv.GenAIEvaluationScoreValueKey)
+	AttrGenAIEvaluationLabel   = string(semconv.GenAIEvaluationScoreLabelKey)
+	AttrGenAIEvaluationExplain = string(semconv.GenAIEvaluationExplanationKey)
+	AttrErrorType              = string(semconv.ErrorTypeKey)
 	EventException             = "exception"
-	AttrExceptionType          = "exception.type"
-	AttrExceptionMessage       = "exception.message"
-	AttrExceptionStacktrace    = "exception.stacktrace"
+	AttrExceptionType          = string(semconv.ExceptionTypeKey)
+	AttrExceptionMessage       = string(semconv.ExceptionMessageKey)
+	AttrExceptionStacktrace    = string(semconv.ExceptionStacktraceKey)
 	OperationInvokeAgent       = "invoke_agent"
 	OperationChat              = "chat"
 	OperationExecuteTool       = "execute_tool"
