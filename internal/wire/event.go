@@ -179,7 +179,11 @@ func decodeSeq(raw json.RawMessage) (int64, error) {
 	if isNull(raw) {
 		return 0, invalid("seq is required")
 	}
+	// json.Number would also take "3", a string: only a bare number is a seq.
 	var n json.Number
+	if c := bytes.TrimSpace(raw)[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, invalid("seq must be an integer >= 0")
+	}
 	if err := json.Unmarshal(raw, &n); err != nil {
 		return 0, invalid("seq must be an integer >= 0")
 	}

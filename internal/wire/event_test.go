@@ -1,0 +1,175 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package wire
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// envelope returns a valid event of typ with payload, with extra fields
+// replacing envelope fields when given.
+func envelopeJSON(typ, payload string, replace ...string) json.RawMessage {
+	fields := map[string]string{
+		"type":            `"` + typ + `"`,
+		"session_id":      `"s1"`,
+		"timestamp":       `"2026-01-01T00:00:00Z"`,
+		"seq":             `0`,
+		"idempotency_key": `"s1:n:0"`,
+		"payload":         payload,
+	}
+	for i := 0; i+1 < len(replace); i += 2 {
+		if replace[i+1] == "" {
+			delete(fields, replace[i])
+			continue
+		}
+		fields[replace[i]] = replace[i+1]
+	}
+	var parts []string
+	for k, v := range fields {
+		parts = append(parts, `"`+k+`":`+v)
+	}
+	return json.RawMessage("{" + strings.Join(parts, ",") + "}")
+}
+
+func TestDecodeEventAcceptsEveryType(t *testing.T) {
+	payloads := map[string]string{
+		TypeUserMessage:    `{"content":"hi"}`,
+		TypeAgentMessage:   `{"content":"hi"}`,
+		TypeToolCall:       `{"tool_name":"search","arguments":{"q":"x"},"call_id":"c1"}`,
+		TypeToolResult:     `{"call_id":"c1","result":[1,2],"error":null}`,
+		TypeRetrieval:      `{"query":"q","documents":[{"id":1}]}`,
+		TypeBrowserAction:  `{"action":"click","target":"#b","url":"https://x","value":"v"}`,
+		TypeDOMSnapshot:    `{"url":"https://x","visible_text":"t","selected_values":{"a":"b"},"warnings":["w"]}`,
+		TypeScreenshot:     `{"artifact_id":"a1","storage_path":"p","size_bytes":10,"source_type":"bytes"}`,
+		TypeReplayArtifact: `{"artifact_id":"a1","artifact_type":"screen_recording","duration_ms":10,"event_time_map":{"1":5}}`,
+		TypeGoalCheck:      `{"passed":false,"mismatches":["m"]}`,
+		TypeStateChange:    `{"name":"span_start","span_name":"plan","before":{},"after":1}`,
+		TypeSessionEnd:     `{"status":"failed","error":"boom"}`,
+		TypeLLMCall:        `{"model":"gpt-5","prompt_ref":"p","messages_ref":"m","input_tokens":1,"output_tokens":2,"latency_ms":3.5}`,
+		TypeScore:          `{"name":"s","value":true}`,
+		TypeError:          `{"message":"m","error_type":"E","traceback":"tb","handled":false}`,
+		TypeMetric:         `{"name":"n","value":1.5,"unit":"ms"}`,
+	}
+	require.Len(t, payloads, 16)
+	require.ElementsMatch(t, EventTypes(), func() []string {
+		var out []string
+		for k := range payloads {
+			out = append(out, k)
+		}
+		return out
+	}())
+	for typ, payload := range payloads {
+		t.Run(typ, func(t *testing.T) {
+			ev, err := DecodeEvent(envelopeJSON(typ, payload, "metadata", `{"k":"v"}`), "run_from_path")
+			require.NoError(t, err)
+			assert.Equal(t, typ, ev.Type)
+			assert.Equal(t, "run_from_path", ev.SessionID, "the path's run id replaces session_id")
+			assert.Equal(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ev.Timestamp)
+			assert.NotNil(t, ev.Payload)
+			assert.JSONEq(t, `{"k":"v"}`, string(ev.Metadata))
+		})
+	}
+}
+
+func TestDecodeEventRejections(t *testing.T) {
+	cases := []struct {
+		name   string
+		raw    json.RawMessage
+		reason string
+	}{
+		{"not an object", json.RawMessage(`[1]`), "event must be a JSON object"},
+		{"unknown type", envelopeJSON("not_a_real_type", `{}`), "unknown event type"},
+		{"missing type", envelopeJSON("x", `{}`, "type", ""), "type is required"},
+		{"type not a string", envelopeJSON("x", `{}`, "type", `5`), "type must be a string"},
+		{"missing seq", envelopeJSON(TypeUserMessage, `{}`, "seq", ""), "seq is required"},
+		{"negative seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`), "seq must be an integer >= 0"},
+		{"fractional seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1.5`), "seq must be an integer >= 0"},
+		{"string seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `"3"`), "seq must be an integer >= 0"},
+		{"huge seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1e30`), "seq must be an integer >= 0"},
+		{"missing key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", ""), "idempotency_key is required"},
+		{"empty key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"  "`), "idempotency_key must be a non-empty string"},
+		{"key with NUL", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"a\u0000b"`), "idempotency_key contains invalid characters"},
+		{"huge key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"`+strings.Repeat("k", 600)+`"`), "idempotency_key is longer than 512 bytes"},
+		{"missing timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", ""), "timestamp is required"},
+		{"bad timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"yesterday"`), "timestamp must be an RFC 3339 string"},
+		{"far future", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"9999-01-01T00:00:00Z"`), "timestamp is out of range"},
+		{"far past", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"1900-01-01T00:00:00Z"`), "timestamp is out of range"},
+		{"missing payload", envelopeJSON(TypeUserMessage, `{}`, "payload", ""), "payload is required"},
+		{"payload array", envelopeJSON(TypeUserMessage, `[]`), "payload must be an object"},
+		{"metadata string", envelopeJSON(TypeUserMessage, `{}`, "metadata", `"x"`), "metadata must be an object"},
+		{"content not a string", envelopeJSON(TypeUserMessage, `{"content":5}`), "payload.content must be a string"},
+		{"tool name missing", envelopeJSON(TypeToolCall, `{"call_id":"c"}`), "payload.tool_name is required"},
+		{"llm without model", envelopeJSON(TypeLLMCall, `{}`), "payload.model is required"},
+		{"llm raw prompt", envelopeJSON(TypeLLMCall, `{"model":"m","prompt":"secret"}`), "llm_call accepts prompt_ref and messages_ref only, not raw prompt or messages"},
+		{"llm raw messages", envelopeJSON(TypeLLMCall, `{"model":"m","messages":[]}`), "llm_call accepts prompt_ref and messages_ref only, not raw prompt or messages"},
+		{"negative tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":-1}`), "payload.input_tokens must be >= 0"},
+		{"fractional tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":1.5}`), "payload.input_tokens must be a number"},
+		{"goal without passed", envelopeJSON(TypeGoalCheck, `{"mismatches":[]}`), "payload.passed is required"},
+		{"goal passed string", envelopeJSON(TypeGoalCheck, `{"passed":"yes"}`), "payload.passed must be a boolean"},
+		{"mismatches not strings", envelopeJSON(TypeGoalCheck, `{"passed":false,"mismatches":[1]}`), "payload.mismatches must be a string"},
+		{"score string value", envelopeJSON(TypeScore, `{"name":"s","value":"high"}`), "payload.value must be a number or a boolean"},
+		{"metric without value", envelopeJSON(TypeMetric, `{"name":"m"}`), "payload.value must be a number"},
+		{"state without name", envelopeJSON(TypeStateChange, `{}`), "payload.name is required"},
+		{"huge number", envelopeJSON(TypeMetric, `{"name":"m","value":1e400}`), "payload.value must be a number"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := DecodeEvent(c.raw, "s1")
+			var invalidErr *InvalidEventError
+			require.ErrorAs(t, err, &invalidErr)
+			assert.Equal(t, c.reason, invalidErr.Reason)
+		})
+	}
+}
+
+func TestParseTimestamp(t *testing.T) {
+	for _, s := range []string{"2026-06-12T12:34:56.000Z", "2026-06-12T14:34:56+02:00", "2026-06-12T12:34:56", "2026-06-12T12:34:56.000000"} {
+		ts, err := ParseTimestamp(s)
+		require.NoError(t, err, s)
+		assert.Equal(t, time.Date(2026, 6, 12, 12, 34, 56, 0, time.UTC), ts, s)
+	}
+}
+
+func TestDecodeEventBody(t *testing.T) {
+	b, err := DecodeEventBody([]byte(`{"events":[{"a":1},{"b":2}]}`))
+	require.NoError(t, err)
+	assert.False(t, b.Bare)
+	assert.Len(t, b.Events, 2)
+
+	b, err = DecodeEventBody([]byte(`{"type":"user_message"}`))
+	require.NoError(t, err)
+	assert.True(t, b.Bare)
+
+	for _, bad := range []string{``, `[]`, `{"events":`, `{"events":{}}`, `"x"`} {
+		_, err := DecodeEventBody([]byte(bad))
+		assert.ErrorIs(t, err, ErrBadJSON, bad)
+	}
+}
+
+func TestDecodeCreateRun(t *testing.T) {
+	c, err := DecodeCreateRun([]byte(`{"id":"trace_1","user_goal":"g","agent":"a","project_id":"ignored","tags":["x"],"metadata":{"k":1}}`))
+	require.NoError(t, err)
+	assert.Equal(t, "trace_1", c.ID)
+	assert.Equal(t, []string{"x"}, c.Tags)
+
+	for body, want := range map[string]string{
+		`{"id":"a/b"}`:      "trace id must not contain slashes",
+		`{"id":"a\u0000b"}`: "trace id must not contain control characters",
+		`{"agent":5}`:       "agent must be a string",
+		`{"metadata":[1]}`:  "metadata must be an object",
+		`{"tags":["` + strings.Repeat("t", 300) + `"]}`: "a tag is longer than 256 bytes",
+	} {
+		_, err := DecodeCreateRun([]byte(body))
+		require.Error(t, err, body)
+		assert.Equal(t, want, err.Error(), body)
+	}
+	_, err = DecodeCreateRun([]byte(`{"id":`))
+	assert.ErrorIs(t, err, ErrBadJSON)
+}
