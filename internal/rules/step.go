@@ -34,9 +34,11 @@ const (
 // keeps per event for analyze and what the processor keeps per span, so both
 // judge a run from the same facts.
 type Step struct {
-	Seq    int64  `json:"q"`
-	Kind   string `json:"k"`
-	SpanID string `json:"i"`
+	Seq int64 `json:"q"`
+	// PairSeq is the seq of a pair's second half (tool_result, span_end).
+	PairSeq int64  `json:"pq,omitempty"`
+	Kind    string `json:"k"`
+	SpanID  string `json:"i"`
 	// Name is the tool, model, browser action, score or span name.
 	Name string `json:"n,omitempty"`
 	// Start and End are Unix nanoseconds.
@@ -81,6 +83,11 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	}
 	if v, found := attrs.Get(conventions.AttrEventSeq); found && v.Type() == pcommon.ValueTypeInt {
 		step.Seq = v.Int()
+	}
+	for _, key := range []string{conventions.AttrToolResultSeq, conventions.AttrStateEndSeq} {
+		if v, found := attrs.Get(key); found && v.Type() == pcommon.ValueTypeInt {
+			step.PairSeq = v.Int()
+		}
 	}
 	step.Kind = classify(span)
 	if step.Kind == KindRoot {

@@ -6,18 +6,28 @@ package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptet
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 )
 
-// resolveAnalyzer picks the rules analyze applies.
-func (r *promptetheusReceiver) resolveAnalyzer() (analyzer, error) {
-	return rules.NewEngine(), nil
+// resolveJudge finds the rules analyze applies: those of the processor
+// named in the config, else the built-in rules with their defaults.
+func (r *promptetheusReceiver) resolveJudge() (judge.Judge, error) {
+	if r.cfg.Processor == nil {
+		return judge.Engine{Engine: rules.NewEngine(rules.DefaultConfig())}, nil
+	}
+	j, ok := judge.Lookup(*r.cfg.Processor)
+	if !ok {
+		return nil, fmt.Errorf("processor %q not found: it must be a promptetheus processor in a traces pipeline of this collector", r.cfg.Processor.String())
+	}
+	return j, nil
 }
 
 // detection is one entry of analysis.detections in the contract.
@@ -100,7 +110,7 @@ func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Re
 		return
 	}
 	info := snap.View.Info
-	res := r.analyzer.Evaluate(rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal}, snap.Steps)
+	res := r.judge.Analyze(mapping.TraceID(info.Project, info.ID), rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal}, snap.Steps)
 	resp := buildAnalysis(&info, &res, r.now())
 	body, err := json.Marshal(resp)
 	if err != nil {

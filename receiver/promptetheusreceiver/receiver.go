@@ -23,7 +23,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
-	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
+	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
@@ -45,18 +45,13 @@ type promptetheusReceiver struct {
 	auth      *authenticator
 	sessions  *session.Manager
 	artifacts artifactstore.Store
-	analyzer  analyzer
+	judge     judge.Judge
 	storage   storage.Client
 
 	server     *http.Server
 	stopSweep  context.CancelFunc
 	shutdownWG sync.WaitGroup
 	now        func() time.Time
-}
-
-// analyzer judges a run for analyze.
-type analyzer interface {
-	Evaluate(run rules.Run, steps []rules.Step) rules.Result
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) (*promptetheusReceiver, error) {
@@ -93,11 +88,11 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 	}
 	r.auth = newAuthenticator(r.cfg, jwt)
 
-	a, err := r.resolveAnalyzer()
+	j, err := r.resolveJudge()
 	if err != nil {
 		return err
 	}
-	r.analyzer = a
+	r.judge = j
 
 	if r.cfg.Storage != nil {
 		client, err := getStorageClient(ctx, host, *r.cfg.Storage, r.settings.ID)

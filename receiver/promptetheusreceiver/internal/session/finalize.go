@@ -61,11 +61,11 @@ func (m *Manager) finalizeLocked(ctx context.Context, key runKey, r *run, by str
 	b := mapping.NewBuilder(&m.cfg.Mapping, &r.state.Info)
 	sum, pending := r.state.Summary, r.state.Pending.Clone()
 	closeRun(b, &sum, &pending, r, by)
-	if err := m.emit(ctx, b); err != nil {
+	rec := &batchRecord{Steps: stepsOf(b)}
+	if err := m.emit(withTrajectory(ctx, r, rec.Steps), b); err != nil {
 		return err
 	}
 	prev := r.state
-	rec := &batchRecord{Steps: stepsOf(b)}
 	r.state.Summary = sum
 	r.state.Pending = pending
 	r.state.FinalizedAt = now

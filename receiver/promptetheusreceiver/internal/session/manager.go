@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.uber.org/zap"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
@@ -254,6 +256,9 @@ func (m *Manager) Append(ctx context.Context, info mapping.Run, events []Incomin
 
 	p := m.plan(r, events)
 	if p.rec != nil {
+		if p.finalize {
+			ctx = withTrajectory(ctx, r, p.rec.Steps)
+		}
 		if err := m.emit(ctx, p.builder); err != nil {
 			if created {
 				m.drop(key, r)
@@ -304,6 +309,17 @@ func (m *Manager) drop(key runKey, r *run) {
 	}
 	m.mu.Unlock()
 	r.gone = true
+}
+
+// withTrajectory carries the run's steps, those of the spans about to be
+// emitted included, to the processor that judges the root span.
+func withTrajectory(ctx context.Context, r *run, emitted []rules.Step) context.Context {
+	info := &r.state.Info
+	return judge.WithTrajectory(ctx, &judge.Trajectory{
+		TraceID: mapping.TraceID(info.Project, info.ID),
+		Run:     rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal},
+		Steps:   append(slices.Clip(r.steps), emitted...),
+	})
 }
 
 // emit hands a builder's spans to the next consumer.
