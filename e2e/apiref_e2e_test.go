@@ -75,10 +75,9 @@ func hexTraceID(project, run string) string {
 
 func TestE2EAPIReferenceSnippets(t *testing.T) {
 	j := startJaeger(t)
-	c := startCollector(t, collectorOptions{
-		exporters:  map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
-		processors: []string{"memory_limiter"},
-	})
+	c := startCollector(t, withProcessor(collectorOptions{
+		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
+	}))
 	base := "http://" + c.api
 	work := t.TempDir()
 	shot := writePNG(t, filepath.Join(work, "screenshot.png"))
@@ -115,15 +114,23 @@ func TestE2EAPIReferenceSnippets(t *testing.T) {
 
 	traceID := hexTraceID("proj_acmemeet", "trace_curl_1")
 	require.Equal(t, traceID, analysis["otlp_trace_id"])
-	spans := j.waitTrace(t, traceID, 4)
+	findings := analysis["findings"].([]any)
+	spans := j.waitTrace(t, traceID, 4+len(findings))
 	byName := map[string]jaegerSpan{}
 	ids := map[string]bool{}
+	var findingSpans int
 	for _, s := range spans {
 		require.False(t, ids[s.SpanID], "span %s appears twice", s.SpanID)
 		ids[s.SpanID] = true
 		byName[s.OperationName] = s
+		if strings.HasPrefix(s.OperationName, "rule_finding ") {
+			findingSpans++
+		}
 	}
-	require.Len(t, spans, 4, "root, user_message, chat, artifact")
+	require.Len(t, spans, 4+len(findings), "root, user_message, chat, artifact and the findings")
+	assert.Equal(t, len(findings), findingSpans)
+	// The reference page never sends seq 1: the processor notices.
+	assert.Equal(t, "seq_gap", byName["rule_finding seq_gap"].tag("promptetheus.finding.rule_id"))
 	root := byName["invoke_agent demo-agent"]
 	require.NotEmpty(t, root.SpanID)
 	assert.Empty(t, root.parent())
@@ -167,10 +174,9 @@ func TestE2EPythonSnippet(t *testing.T) {
 	require.Contains(t, stripSpace(string(page)), stripSpace(code), "agent.py is the reference snippet, re-indented only")
 
 	j := startJaeger(t)
-	c := startCollector(t, collectorOptions{
-		exporters:  map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
-		processors: []string{"memory_limiter"},
-	})
+	c := startCollector(t, withProcessor(collectorOptions{
+		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
+	}))
 	run := exec.Command(python, filepath.Join(dir, "agent.py"))
 	run.Env = append(os.Environ(), "PROMPTETHEUS_API_KEY=pt_dev_key", "PROMPTETHEUS_API_URL=http://"+c.api)
 	out, err = run.CombinedOutput()
@@ -182,17 +188,35 @@ func TestE2EPythonSnippet(t *testing.T) {
 	goal := analysis["goal"].(map[string]any)
 	assert.Equal(t, false, goal["passed"])
 	assert.Equal(t, []any{"Selected 2:00 AM instead of 2:00 PM"}, goal["mismatches"])
+	assert.Contains(t, analysis["labels"], "browser_goal_mismatch")
+	assert.Equal(t, 0.9, analysis["confidence"])
+	assert.Equal(t, "Selected 2:00 AM instead of 2:00 PM", analysis["root_cause"])
+	var mismatch map[string]any
+	for _, f := range analysis["findings"].([]any) {
+		if f.(map[string]any)["rule_id"] == "browser_goal_mismatch" {
+			mismatch = f.(map[string]any)
+		}
+	}
+	require.NotNil(t, mismatch)
 
-	spans := j.waitTrace(t, hexTraceID("proj_acmemeet", "trace_python_1"), 3)
-	var root, check2 jaegerSpan
+	// The same verdict is in the backend: the root in ERROR, a finding span
+	// under the goal_check with the id analyze reported.
+	spans := j.waitTrace(t, hexTraceID("proj_acmemeet", "trace_python_1"), 4)
+	var root, check2, finding jaegerSpan
 	for _, s := range spans {
 		switch s.OperationName {
 		case "invoke_agent browser-agent":
 			root = s
 		case "goal_check":
 			check2 = s
+		case "rule_finding browser_goal_mismatch":
+			finding = s
 		}
 	}
+	assert.Equal(t, mismatch["finding_span_id"], finding.SpanID)
+	assert.Equal(t, check2.SpanID, finding.parent())
+	assert.EqualValues(t, len(analysis["findings"].([]any)), root.tag("promptetheus.finding.count"))
+	assert.Equal(t, []any{"browser_goal_mismatch"}, decodeJSONTag(t, root.tag("promptetheus.analysis.labels")))
 	assert.Equal(t, true, root.tag("error"))
 	assert.Equal(t, "goal_check_failed", root.tag("error.type"))
 	assert.Equal(t, "Selected 2:00 AM instead of 2:00 PM", root.tag("otel.status_description"))
@@ -204,4 +228,22 @@ func TestE2EPythonSnippet(t *testing.T) {
 	}
 	assert.Equal(t, "gen_ai.evaluation.result", fields["event"])
 	assert.Equal(t, "fail", fields["gen_ai.evaluation.score.label"])
+}
+
+// withProcessor puts the promptetheus processor in the pipeline and makes
+// analyze use its rules, as config/dev.yaml does.
+func withProcessor(o collectorOptions) collectorOptions {
+	o.processors = []string{"memory_limiter", "promptetheus"}
+	o.processorYAML = "promptetheus:\n  trace_idle_timeout: 1m\n"
+	o.receiverExtra = "processor: promptetheus\n" + o.receiverExtra
+	return o
+}
+
+// decodeJSONTag reads an array attribute, which Jaeger renders as JSON.
+func decodeJSONTag(t *testing.T, v any) any {
+	s, ok := v.(string)
+	require.True(t, ok, "%v", v)
+	var out any
+	require.NoError(t, json.Unmarshal([]byte(s), &out))
+	return out
 }

@@ -4,6 +4,8 @@
 package rules // import "github.com/promptetheus/otelcol-promptetheus/internal/rules"
 
 import (
+	"cmp"
+	"crypto/sha256"
 	"encoding/hex"
 	"strings"
 
@@ -73,7 +75,7 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	}
 	step = Step{
 		Seq:    -1,
-		SpanID: hex.EncodeToString(spanIDBytes(span.SpanID())),
+		SpanID: span.SpanID().String(),
 		Start:  int64(span.StartTimestamp()),
 		End:    int64(span.EndTimestamp()),
 		Error:  span.Status().Code() == ptrace.StatusCodeError,
@@ -99,11 +101,14 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 		step.Status = str(attrs, conventions.AttrMetadataPrefix+"status")
 	case KindLLMCall:
 		step.Name = str(attrs, conventions.AttrGenAIRequestModel)
-		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens)
-		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens)
+		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens)
+		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens, attrCompletionTokens)
 	case KindToolCall:
-		step.Name = str(attrs, conventions.AttrGenAIToolName)
+		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIToolName), str(attrs, attrTraceloopEntityName), strings.TrimPrefix(span.Name(), conventions.OperationExecuteTool+" "))
 		step.ArgsHash = str(attrs, conventions.AttrToolArgumentsHash)
+		if step.ArgsHash == "" {
+			step.ArgsHash = hashOf(cmp.Or(str(attrs, conventions.AttrGenAIToolCallArguments), str(attrs, attrTraceloopEntityInput)))
+		}
 		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
 	case KindBrowserAction:
 		step.Name = str(attrs, conventions.AttrBrowserAction)
@@ -132,37 +137,56 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	return step, true
 }
 
+// Attributes of other GenAI instrumentations (OpenLLMetry, OpenLIT, older
+// semantic conventions) that classification falls back on.
+const (
+	attrTraceloopSpanKind    = "traceloop.span.kind"
+	attrTraceloopEntityName  = "traceloop.entity.name"
+	attrTraceloopEntityInput = "traceloop.entity.input"
+	attrLLMRequestType       = "llm.request.type"
+	attrPromptTokens         = "gen_ai.usage.prompt_tokens"
+	attrCompletionTokens     = "gen_ai.usage.completion_tokens"
+)
+
 // classify tells what kind of step a span is: by its Promptetheus event type
-// when it has one, else by the GenAI operation it records.
+// when it has one, else by the GenAI operation it records, whichever of the
+// OpenTelemetry, OpenLLMetry or OpenLIT conventions it follows.
 func classify(span ptrace.Span) string {
 	attrs := span.Attributes()
-	if !span.ParentSpanID().IsEmpty() {
-		if t := str(attrs, conventions.AttrEventType); t != "" {
-			switch t {
-			case "tool_result":
-				return KindToolCall
-			case KindUserMessage, KindAgentMessage, KindLLMCall, KindToolCall, KindBrowserAction,
-				KindDOMSnapshot, KindGoalCheck, KindError, KindScore, KindSessionEnd:
-				return t
-			}
-			return KindOther
-		}
-	}
-	switch str(attrs, conventions.AttrGenAIOperationName) {
-	case conventions.OperationInvokeAgent:
-		return KindRoot
-	case conventions.OperationChat, "text_completion", "generate_content", "embeddings":
-		return KindLLMCall
-	case conventions.OperationExecuteTool:
-		return KindToolCall
-	}
 	if span.ParentSpanID().IsEmpty() {
 		return KindRoot
+	}
+	if t := str(attrs, conventions.AttrEventType); t != "" {
+		switch t {
+		case "tool_result":
+			return KindToolCall
+		case KindUserMessage, KindAgentMessage, KindLLMCall, KindToolCall, KindBrowserAction,
+			KindDOMSnapshot, KindGoalCheck, KindError, KindScore, KindSessionEnd:
+			return t
+		}
+		return KindOther
+	}
+	op := str(attrs, conventions.AttrGenAIOperationName)
+	switch {
+	case op == conventions.OperationExecuteTool, str(attrs, attrTraceloopSpanKind) == "tool",
+		strings.HasPrefix(span.Name(), conventions.OperationExecuteTool+" "), strings.HasSuffix(span.Name(), ".tool"):
+		return KindToolCall
+	case op == conventions.OperationChat, op == "text_completion", op == "generate_content", op == "embeddings",
+		str(attrs, attrLLMRequestType) != "", str(attrs, conventions.AttrGenAIRequestModel) != "" && op == "":
+		return KindLLMCall
 	}
 	return KindOther
 }
 
-func spanIDBytes(id pcommon.SpanID) []byte { return id[:] }
+// hashOf identifies tool arguments of other instrumentations, as the
+// mapping's promptetheus.tool.arguments_hash does for ours.
+func hashOf(s string) string {
+	if s == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:8])
+}
 
 func str(attrs pcommon.Map, key string) string {
 	if v, ok := attrs.Get(key); ok && v.Type() == pcommon.ValueTypeStr {
@@ -171,13 +195,16 @@ func str(attrs pcommon.Map, key string) string {
 	return ""
 }
 
-func integer(attrs pcommon.Map, key string) int64 {
-	if v, ok := attrs.Get(key); ok {
-		switch v.Type() {
-		case pcommon.ValueTypeInt:
-			return v.Int()
-		case pcommon.ValueTypeDouble:
-			return int64(v.Double())
+// integer reads the first of keys that holds a number.
+func integer(attrs pcommon.Map, keys ...string) int64 {
+	for _, key := range keys {
+		if v, ok := attrs.Get(key); ok {
+			switch v.Type() {
+			case pcommon.ValueTypeInt:
+				return v.Int()
+			case pcommon.ValueTypeDouble:
+				return int64(v.Double())
+			}
 		}
 	}
 	return 0
