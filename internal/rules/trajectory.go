@@ -55,14 +55,17 @@ func signature(s *Step) string {
 	return "browser\x00" + s.Name + "\x00" + s.Target
 }
 
-func actions(t *trajectory) []*Step {
+// actions returns the run's actions and their signatures, computed once.
+func actions(t *trajectory) ([]*Step, []string) {
 	var out []*Step
+	var sigs []string
 	for i := range t.steps {
 		if isAction(&t.steps[i]) {
 			out = append(out, &t.steps[i])
+			sigs = append(sigs, signature(&t.steps[i]))
 		}
 	}
-	return out
+	return out, sigs
 }
 
 func seqsOf(steps []*Step) []int64 {
@@ -76,11 +79,11 @@ func seqsOf(steps []*Step) []int64 {
 // loop fires on the same action repeated MaxRepeats times in a row, and on a
 // cycle of two or three actions repeated MaxCycles times.
 func loop(t *trajectory, c *LoopConfig) []Finding {
-	acts := actions(t)
+	acts, sigs := actions(t)
 	var out []Finding
 	for i := 0; i < len(acts); {
 		j := i + 1
-		for j < len(acts) && signature(acts[j]) == signature(acts[i]) {
+		for j < len(acts) && sigs[j] == sigs[i] {
 			j++
 		}
 		if n := j - i; n >= c.MaxRepeats {
@@ -95,11 +98,11 @@ func loop(t *trajectory, c *LoopConfig) []Finding {
 	}
 	for period := 2; period <= 3; period++ {
 		for i := 0; i+period*c.MaxCycles <= len(acts); i++ {
-			if !distinctWithin(acts[i : i+period]) {
+			if !distinct(sigs[i : i+period]) {
 				continue
 			}
 			n := period
-			for i+n < len(acts) && signature(acts[i+n]) == signature(acts[i+n-period]) {
+			for i+n < len(acts) && sigs[i+n] == sigs[i+n-period] {
 				n++
 			}
 			if n/period >= c.MaxCycles {
@@ -118,13 +121,14 @@ func loop(t *trajectory, c *LoopConfig) []Finding {
 	return out
 }
 
-func distinctWithin(acts []*Step) bool {
-	seen := map[string]bool{}
-	for _, a := range acts {
-		if seen[signature(a)] {
-			return false
+// distinct reports whether a short list holds no repeated signature.
+func distinct(sigs []string) bool {
+	for i := range sigs {
+		for j := i + 1; j < len(sigs); j++ {
+			if sigs[i] == sigs[j] {
+				return false
+			}
 		}
-		seen[signature(a)] = true
 	}
 	return true
 }
@@ -139,17 +143,20 @@ func describe(s *Step) string {
 // noProgress fires when Window actions in a row hold fewer than MinDistinct
 // different actions (the agent busy without moving on), once per run.
 func noProgress(t *trajectory, c *NoProgressConfig) []Finding {
-	acts := actions(t)
-	for i := 0; i+c.Window <= len(acts); i++ {
-		window := acts[i : i+c.Window]
-		distinct := map[string]bool{}
-		for _, a := range window {
-			distinct[signature(a)] = true
+	acts, sigs := actions(t)
+	// A sliding window with a count per signature: linear in the actions.
+	counts := map[string]int{}
+	for i := range acts {
+		counts[sigs[i]]++
+		if i >= c.Window {
+			if counts[sigs[i-c.Window]]--; counts[sigs[i-c.Window]] == 0 {
+				delete(counts, sigs[i-c.Window])
+			}
 		}
-		if len(distinct) < c.MinDistinct {
-			f := stepFinding(window[len(window)-1], RuleNoProgress, c.Severity,
-				"%d actions in a row with only %d distinct ones", c.Window, len(distinct))
-			f.Evidence = capEvidence(seqsOf(window))
+		if i >= c.Window-1 && len(counts) < c.MinDistinct {
+			f := stepFinding(acts[i], RuleNoProgress, c.Severity,
+				"%d actions in a row with only %d distinct ones", c.Window, len(counts))
+			f.Evidence = capEvidence(seqsOf(acts[i-c.Window+1 : i+1]))
 			return []Finding{f}
 		}
 	}

@@ -29,7 +29,7 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
-func newTestProcessor(t *testing.T, tune func(*Config)) (*promptetheusProcessor, *consumertest.TracesSink) {
+func newTestProcessor(t testing.TB, tune func(*Config)) (*promptetheusProcessor, *consumertest.TracesSink) {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
 	if tune != nil {
