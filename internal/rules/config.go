@@ -24,11 +24,11 @@ type Config struct {
 	TokenBudget        TokenBudgetConfig   `mapstructure:"token_budget"`
 	LatencyBudget      LatencyBudgetConfig `mapstructure:"latency_budget"`
 	ToolErrors         ToolErrorsConfig    `mapstructure:"tool_errors"`
-	UnmatchedToolCalls Toggle              `mapstructure:"unmatched_tool_calls"`
-	ActionsAfterGoal   Toggle              `mapstructure:"actions_after_goal_passed"`
+	UnmatchedToolCalls Toggle              `mapstructure:"unmatched_tool_call"`
+	ActionsAfterGoal   Toggle              `mapstructure:"action_after_goal_passed"`
 	MissingGoalCheck   Toggle              `mapstructure:"missing_goal_check"`
 	ScoreThreshold     ScoreConfig         `mapstructure:"score_threshold"`
-	SeqGaps            Toggle              `mapstructure:"seq_gaps"`
+	SeqGaps            Toggle              `mapstructure:"seq_gap"`
 }
 
 // Toggle enables a rule and sets the severity of its findings.
