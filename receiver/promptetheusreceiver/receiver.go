@@ -112,6 +112,9 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 			MaxArrayLength:     r.cfg.Mapping.MaxArrayLength,
 			Provider:           r.cfg.Mapping.Provider,
 		},
+		OnTruncated: func(n int) {
+			r.telemetry.ReceiverPromptetheusAttributesTruncated.Add(context.Background(), int64(n))
+		},
 		OnFinalized: func(by string) {
 			r.telemetry.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1,
 				metric.WithAttributes(attribute.String("finalized_by", by)))

@@ -40,6 +40,9 @@ type Config struct {
 	Mapping         mapping.Config
 	// OnFinalized, if set, is called each time a run is finalised.
 	OnFinalized func(by string)
+	// OnTruncated, if set, is called with the attribute values cut in spans
+	// handed to the pipeline.
+	OnTruncated func(n int)
 }
 
 var (
@@ -329,6 +332,9 @@ func (m *Manager) emit(ctx context.Context, b *mapping.Builder) error {
 	}
 	if err := m.next.ConsumeTraces(ctx, b.Traces()); err != nil {
 		return &PipelineError{Err: err}
+	}
+	if n := b.Truncated(); n > 0 && m.cfg.OnTruncated != nil {
+		m.cfg.OnTruncated(n)
 	}
 	return nil
 }
