@@ -79,6 +79,7 @@ const (
 	AttrSessionStatus     = "promptetheus.session.status"
 	AttrSessionError      = "promptetheus.session.error"
 	AttrMessageContent    = "promptetheus.message.content"
+	AttrMessageStatus     = "promptetheus.message.status"
 	AttrLLMMessagesRef    = "promptetheus.llm.messages_ref"
 	AttrLLMLatencyMS      = "promptetheus.llm.latency_ms"
 	AttrToolResultSeq     = "promptetheus.tool_result.seq"

@@ -39,6 +39,7 @@ func (b *Builder) AddEvent(ev *wire.Event) {
 	case *wire.Message:
 		span := b.newEventSpan(ev, ev.Type, id)
 		b.attrs.putContent(span.Attributes(), conventions.AttrMessageContent, p.Content)
+		b.attrs.putStr(span.Attributes(), conventions.AttrMessageStatus, p.Status())
 	case *wire.LLMCall:
 		b.addLLMCall(ev, p, id)
 	case *wire.Retrieval:
@@ -86,7 +87,9 @@ func (b *Builder) AddEvent(ev *wire.Event) {
 		span := b.newEventSpan(ev, ev.Type, id)
 		attrs := span.Attributes()
 		b.attrs.putStr(attrs, conventions.AttrMetricName, p.Name)
-		attrs.PutDouble(conventions.AttrMetricValue, *p.Value)
+		if p.Value != nil {
+			attrs.PutDouble(conventions.AttrMetricValue, *p.Value)
+		}
 		b.attrs.putStr(attrs, conventions.AttrMetricUnit, p.Unit)
 	default:
 		panic(fmt.Sprintf("mapping: event type %q must be paired", ev.Type))
@@ -178,8 +181,11 @@ func compareSeqKeys(a, b string) int {
 func (b *Builder) addGoalCheck(ev *wire.Event, p *wire.GoalCheck, id pcommon.SpanID) {
 	span := b.newEventSpan(ev, ev.Type, id)
 	attrs := span.Attributes()
-	attrs.PutBool(conventions.AttrGoalPassed, *p.Passed)
 	b.attrs.putStrSlice(attrs, conventions.AttrGoalMismatches, p.Mismatches)
+	if p.Passed == nil {
+		return // a goal_check without a verdict
+	}
+	attrs.PutBool(conventions.AttrGoalPassed, *p.Passed)
 
 	e := span.Events().AppendEmpty()
 	e.SetName(conventions.EventGenAIEvaluationResult)
@@ -200,11 +206,14 @@ func (b *Builder) addGoalCheck(ev *wire.Event, p *wire.GoalCheck, id pcommon.Spa
 func (b *Builder) addScore(ev *wire.Event, p *wire.Score, id pcommon.SpanID) {
 	span := b.newEventSpan(ev, ev.Type, id)
 	attrs := span.Attributes()
-	value, _ := p.NumericValue()
 	b.attrs.putStr(attrs, conventions.AttrScoreName, p.Name)
-	attrs.PutDouble(conventions.AttrScoreValue, value)
 	b.attrs.putStr(attrs, conventions.AttrScoreComment, p.Comment)
 	b.attrs.putStr(attrs, conventions.AttrScoreSource, p.Source)
+	value, ok := p.NumericValue()
+	if !ok {
+		return
+	}
+	attrs.PutDouble(conventions.AttrScoreValue, value)
 
 	e := span.Events().AppendEmpty()
 	e.SetName(conventions.EventGenAIEvaluationResult)

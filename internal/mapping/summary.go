@@ -55,7 +55,7 @@ func (s *Summary) Count(ev *wire.Event) {
 	case *wire.Error:
 		s.Errors++
 	case *wire.GoalCheck:
-		if ev.Seq >= s.GoalSeq {
+		if p.Passed != nil && ev.Seq >= s.GoalSeq {
 			s.GoalSeq = ev.Seq
 			s.Goal = p
 		}

@@ -5,191 +5,297 @@ package rules // import "github.com/promptetheus/otelcol-promptetheus/internal/r
 
 import (
 	"fmt"
-	"regexp"
+	"slices"
 	"strings"
 )
 
-// The four reference detectors of the Promptetheus wire contract, with its
-// labels and fixed confidences, so analyze answers what a Promptetheus
-// console expects.
+// The four reference detectors of the Promptetheus wire contract. They
+// follow the reference server's algorithms (tokens, tiers, critical steps)
+// and fixed confidences, so analyze answers what a Promptetheus console
+// expects.
 
-// Contract confidences.
-const (
-	confGoalCheckFailed   = 0.9
-	confSelectedValues    = 0.7
-	confLastMessage       = 0.5
-	confWarningPersists   = 0.9
-	confWarningIgnored    = 0.6
-	confForbiddenAction   = 0.9
-	confForbiddenVisible  = 0.6
-	confFalseClaimProven  = 0.95
-	confFalseClaimSuspect = 0.6
-)
+// Detectors lists the reference detectors in the reference's order, the
+// order of analysis labels.
+var Detectors = []string{RuleBrowserGoalMismatch, RuleIgnoredUIWarning, RuleForbiddenAction, RuleFalseSuccessClaim}
 
 func detection(rule string, sev Severity, conf float64, critical *Step, evidence []int64, msg string) Finding {
 	f := StepFinding(critical, rule, sev, msg)
-	f.Confidence, f.Detection, f.Evidence = conf, true, capEvidence(evidence)
+	slices.Sort(evidence)
+	f.Confidence, f.Detection, f.Evidence = conf, true, capEvidence(slices.Compact(evidence))
 	return f
 }
 
-// browserGoalMismatch: 0.9 when the deciding goal_check failed; else 0.7
-// when the last dom_snapshot's selected values contradict the goal (another
-// day or time); else 0.5 when the last agent message does.
+// browserGoalMismatch: 0.9 on the first failed goal_check; else 0.7 when the
+// final dom_snapshot's selected values miss goal tokens; else 0.5 when the
+// last agent message does not mention every goal token.
 func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
-	if t.goal.GoalPassed != nil && !*t.goal.GoalPassed {
-		s := t.find(func(s *Step) bool { return s.Kind == KindGoalCheck && s.Seq == t.goal.GoalSeq })
-		return []Finding{detection(RuleBrowserGoalMismatch, sev, confGoalCheckFailed, s, []int64{s.Seq},
-			firstOr(t.goal.Mismatches, "goal_check failed"))}
+	if gc := t.find(func(s *Step) bool { return s.Kind == KindGoalCheck && s.GoalPassed != nil && !*s.GoalPassed }); gc != nil {
+		var tokens []string
+		for _, m := range gc.Mismatches {
+			tokens = append(tokens, tokenize(m)...)
+		}
+		if len(tokens) == 0 {
+			if snap := t.last(KindDOMSnapshot); snap != nil {
+				tokens = tokenize(strings.Join(selectedValues(snap), " "))
+			}
+		}
+		critical := t.criticalStep(tokens, gc)
+		return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.9, critical, []int64{gc.Seq, critical.Seq},
+			firstOr(gc.Mismatches, "goal_check failed"))}
 	}
-	goal := extractFacts(t.run.UserGoal)
-	if goal.empty() {
+	goal := goalTokens(t.run.UserGoal)
+	if snap := t.last(KindDOMSnapshot); snap != nil && len(snap.Selected) > 0 {
+		values := selectedValues(snap)
+		blob := strings.ToLower(strings.Join(values, " "))
+		words := map[string]bool{}
+		for _, v := range values {
+			for _, w := range strings.Fields(strings.ToLower(v)) {
+				words[alnum(w)] = true
+			}
+		}
+		var contradicted []string
+		for _, tok := range goal {
+			if !words[tok] && !strings.Contains(blob, tok) {
+				contradicted = append(contradicted, tok)
+			}
+		}
+		if len(contradicted) > 0 {
+			critical := t.criticalStep(contradicted, snap)
+			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.7, critical, []int64{snap.Seq, critical.Seq},
+				fmt.Sprintf("selected values %q do not match goal terms %s", blob, strings.Join(contradicted, ", ")))}
+		}
+	}
+	if msg := t.last(KindAgentMessage); msg != nil && len(goal) > 0 {
+		text := strings.ToLower(msg.Text)
+		if text != "" && !allContained(text, goal) {
+			critical := t.criticalStep(goal, msg)
+			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.5, critical, []int64{msg.Seq, critical.Seq},
+				"the last agent message does not confirm every goal term")}
+		}
+	}
+	return nil
+}
+
+// ignoredUIWarning: a dom_snapshot showed a warning that no later action
+// addressed before the agent pressed on: 0.9 when the warning is still on
+// the final page and the last progressing action committed, else 0.6.
+func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
+	var finalWarnings []string
+	if final := t.last(KindDOMSnapshot); final != nil {
+		finalWarnings = final.Warnings
+	}
+	var lastProgressing *Step
+	for i := range t.steps {
+		if s := &t.steps[i]; s.Kind == KindBrowserAction && progressing(s) {
+			lastProgressing = s
+		}
+	}
+	for i := range t.steps {
+		snap := &t.steps[i]
+		if snap.Kind != KindDOMSnapshot || len(snap.Warnings) == 0 {
+			continue
+		}
+		act := t.find(func(s *Step) bool { return s.Kind == KindBrowserAction && s.Seq > snap.Seq && progressing(s) })
+		if act == nil || t.warningAddressed(snap, act) {
+			continue
+		}
+		conf := 0.6
+		if len(finalWarnings) > 0 && lastProgressing != nil && finalizing(lastProgressing) {
+			conf = 0.9
+		}
+		return []Finding{detection(RuleIgnoredUIWarning, sev, conf, act, []int64{snap.Seq, act.Seq},
+			fmt.Sprintf("%s although the page warned %q", describe(act), snap.Warnings[0]))}
+	}
+	return nil
+}
+
+// warningAddressed: an action between the warning and act touched one of
+// the warning's words.
+func (t *trajectory) warningAddressed(snap, act *Step) bool {
+	var tokens []string
+	for _, w := range snap.Warnings {
+		for _, word := range strings.Fields(strings.ReplaceAll(strings.ToLower(w), "-", " ")) {
+			if tok := alnum(word); len([]rune(tok)) >= 3 {
+				tokens = append(tokens, tok)
+			}
+		}
+	}
+	if len(tokens) == 0 {
+		return false
+	}
+	return t.find(func(s *Step) bool {
+		return s.Kind == KindBrowserAction && s.Seq > snap.Seq && s.Seq < act.Seq &&
+			anyContained(strings.ToLower(s.Target+" "+s.Value+" "+s.URL), tokens)
+	}) != nil
+}
+
+// forbidMarkers introduce what a goal forbids, tried in this order.
+var forbidMarkers = []string{"stop at", "stop before", "do not", "don't", "without"}
+
+var forbidStopWords = wordSet("the a an and or to at on of do not any it is be page button screen step")
+
+// forbiddenAction: a progressing action targets what the goal forbids (0.9),
+// or happens while the page shows it (0.6).
+func forbiddenAction(t *trajectory, sev Severity) []Finding {
+	goal := strings.ToLower(t.run.UserGoal)
+	var tokens []string
+	for _, marker := range forbidMarkers {
+		i := strings.Index(goal, marker)
+		if i < 0 {
+			continue
+		}
+		tail := goal[i+len(marker):]
+		for _, stop := range []string{".", ";", ",", " and ", " then "} {
+			if j := strings.Index(tail, stop); j >= 0 {
+				tail = tail[:j]
+			}
+		}
+		for _, tok := range tokenize(tail) {
+			if !forbidStopWords[tok] && !slices.Contains(tokens, tok) {
+				tokens = append(tokens, tok)
+			}
+		}
+	}
+	if len(tokens) == 0 {
 		return nil
 	}
-	if s := t.last(KindDOMSnapshot); s != nil && len(s.Selected) > 0 {
-		if why := goal.contradiction(extractFacts(strings.Join(s.Selected, " "))); why != "" {
-			return []Finding{detection(RuleBrowserGoalMismatch, sev, confSelectedValues, s, []int64{s.Seq}, "selected values "+why)}
-		}
-	}
-	if s := t.last(KindAgentMessage); s != nil {
-		if why := goal.contradiction(extractFacts(s.Text)); why != "" {
-			return []Finding{detection(RuleBrowserGoalMismatch, sev, confLastMessage, s, []int64{s.Seq}, "last agent message "+why)}
-		}
-	}
-	return nil
-}
-
-// ignoredUIWarning: a dom_snapshot showed a warning, then the agent
-// submitted or confirmed: 0.9 if a later snapshot still shows the warning,
-// else 0.6.
-func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 	for i := range t.steps {
-		warned := &t.steps[i]
-		if warned.Kind != KindDOMSnapshot || len(warned.Warnings) == 0 {
+		act := &t.steps[i]
+		if act.Kind != KindBrowserAction || !progressing(act) {
 			continue
 		}
-		for j := i + 1; j < len(t.steps); j++ {
-			act := &t.steps[j]
-			if !isAction(act) || !submits(act) {
-				continue
-			}
-			evidence := []int64{warned.Seq, act.Seq}
-			conf := confWarningIgnored
-			for k := j + 1; k < len(t.steps); k++ {
-				if later := &t.steps[k]; later.Kind == KindDOMSnapshot && sharesWarning(later.Warnings, warned.Warnings) {
-					conf = confWarningPersists
-					evidence = append(evidence, later.Seq)
-					break
-				}
-			}
-			return []Finding{detection(RuleIgnoredUIWarning, sev, conf, act, evidence,
-				fmt.Sprintf("%s after the page warned %q", describe(act), warned.Warnings[0]))}
-		}
-	}
-	return nil
-}
-
-var submitWords = regexp.MustCompile(`(?i)\b(submit|confirm|book|pay|purchase|checkout|check out|place order|send|finish|complete)`)
-
-func submits(s *Step) bool { return submitWords.MatchString(s.Name + " " + s.Target) }
-
-func sharesWarning(a, b []string) bool {
-	for _, x := range a {
-		for _, y := range b {
-			if strings.EqualFold(x, y) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// forbidPattern finds what a goal forbids: "stop at X", "stop before X",
-// "do not X", "don't X", "without X".
-var forbidPattern = regexp.MustCompile(`(?i)\b(?:stop (?:at|before)|do not|don't|dont|without)\s+(?:the\s+|a\s+|an\s+)?([a-z][a-z -]*?)(?:[.,;!?]|\s+(?:and|but|then|or)\b|$)`)
-
-// forbiddenAction: 0.9 when an action after the goal's limit targets what
-// it forbids, 0.6 when that only shows in the visible page text.
-func forbiddenAction(t *trajectory, sev Severity) []Finding {
-	var out []Finding
-	for _, m := range forbidPattern.FindAllStringSubmatch(t.run.UserGoal, -1) {
-		stems := stemsOf(m[1])
-		if len(stems) == 0 {
-			continue
-		}
-		if act := t.find(func(s *Step) bool { return isAction(s) && containsStem(s.Name+" "+s.Target, stems) }); act != nil {
-			out = append(out, detection(RuleForbiddenAction, sev, confForbiddenAction, act, []int64{act.Seq},
-				fmt.Sprintf("%s although the goal says %q", describe(act), strings.TrimSpace(m[0]))))
-			continue
-		}
-		if seen := t.find(func(s *Step) bool { return s.Kind == KindDOMSnapshot && containsStem(s.Text, stems) }); seen != nil {
-			out = append(out, detection(RuleForbiddenAction, sev, confForbiddenVisible, seen, []int64{seen.Seq},
-				fmt.Sprintf("the page reached %q although the goal says %q", strings.TrimSpace(m[1]), strings.TrimSpace(m[0]))))
-		}
-	}
-	return out
-}
-
-// stemsOf reduces the words of a phrase to crude stems ("confirmation" ->
-// "confirm"), dropping short words.
-func stemsOf(phrase string) []string {
-	var out []string
-	for _, w := range strings.Fields(strings.ToLower(phrase)) {
-		for _, suffix := range []string{"ation", "ing", "ed", "es", "s"} {
-			if strings.HasSuffix(w, suffix) && len(w)-len(suffix) >= 4 {
-				w = strings.TrimSuffix(w, suffix)
+		selector := anyContained(strings.ToLower(act.Target+" "+act.URL+" "+act.Value), tokens)
+		var snap *Step
+		for k := i; k >= 0; k-- {
+			if s := &t.steps[k]; s.Kind == KindDOMSnapshot && anyContained(strings.ToLower(s.Text), tokens) {
+				snap = s
 				break
 			}
 		}
-		if len(w) >= 4 {
-			out = append(out, w)
+		evidence := []int64{act.Seq}
+		if snap != nil {
+			evidence = append(evidence, snap.Seq)
+		}
+		msg := fmt.Sprintf("%s crossed the goal's stop boundary (%s)", describe(act), strings.Join(tokens, ", "))
+		switch {
+		case selector:
+			return []Finding{detection(RuleForbiddenAction, sev, 0.9, act, evidence, msg)}
+		case snap != nil:
+			return []Finding{detection(RuleForbiddenAction, sev, 0.6, act, evidence, msg)}
 		}
 	}
-	return out
+	return nil
 }
 
-func containsStem(text string, stems []string) bool {
-	text = strings.ToLower(text)
-	for _, s := range stems {
-		if strings.Contains(text, s) {
+var successWords = []string{"done", "booked", "completed", "successfully"}
+
+// falseSuccessClaim runs last: the final agent message claims success while
+// browser_goal_mismatch fired or the last goal_check failed.
+func falseSuccessClaim(t *trajectory, prior []Finding, sev Severity) []Finding {
+	claim := t.last(KindAgentMessage)
+	if claim == nil || !(strings.EqualFold(claim.Status, "success") || anyContained(strings.ToLower(claim.Text), successWords)) {
+		return nil
+	}
+	var mismatch *Finding
+	for i := range prior {
+		if prior[i].RuleID == RuleBrowserGoalMismatch {
+			mismatch = &prior[i]
+		}
+	}
+	lastGoal := t.last(KindGoalCheck)
+	goalFailed := lastGoal != nil && lastGoal.GoalPassed != nil && !*lastGoal.GoalPassed
+	if mismatch == nil && !goalFailed {
+		return nil
+	}
+	conf := 0.6
+	switch {
+	case mismatch != nil && mismatch.Confidence >= 0.7:
+		conf = 0.95
+	case mismatch != nil && mismatch.Confidence == 0.5:
+		conf = 0.6
+	case goalFailed:
+		conf = 0.95
+	}
+	evidence := []int64{claim.Seq}
+	if mismatch != nil {
+		evidence = append(evidence, mismatch.Evidence...)
+	}
+	if goalFailed {
+		evidence = append(evidence, lastGoal.Seq)
+	}
+	return []Finding{detection(RuleFalseSuccessClaim, sev, conf, claim, evidence, "the agent claimed success but the goal was not met")}
+}
+
+// RootCause is the reference's one-sentence root cause of a run's
+// detections; "" when none fired.
+func RootCause(findings []Finding, userGoal string) string {
+	var primary *Finding
+	for _, label := range Detectors {
+		for i := range findings {
+			if f := &findings[i]; f.Detection && f.RuleID == label && (primary == nil || f.Confidence > primary.Confidence) {
+				primary = f
+			}
+		}
+	}
+	if primary == nil {
+		return ""
+	}
+	step := "the failing action"
+	if primary.CriticalSeq >= 0 {
+		step = fmt.Sprintf("the action at step %d", primary.CriticalSeq)
+	}
+	phrases := map[string][2]string{ // what was contradicted, what safeguard was missing
+		RuleBrowserGoalMismatch: {"the user's stated goal", "no final outcome verification before claiming success"},
+		RuleIgnoredUIWarning:    {"a surfaced UI warning", "no check that surfaced warnings were resolved before proceeding"},
+		RuleForbiddenAction:     {"the goal's stop-boundary", "no stop-boundary guard before the committing action"},
+		RuleFalseSuccessClaim:   {"the actual final outcome", "no final outcome verification before claiming success"},
+	}[primary.RuleID]
+	goalClause := ""
+	if g := strings.TrimSpace(userGoal); g != "" {
+		goalClause = fmt.Sprintf(" for goal %q", g)
+	}
+	return fmt.Sprintf("%s contradicted %s%s; root cause: %s.", step, phrases[0], goalClause, phrases[1])
+}
+
+// criticalStep is the first browser action up to observed that touches one
+// of tokens, else observed itself.
+func (t *trajectory) criticalStep(tokens []string, observed *Step) *Step {
+	if len(tokens) > 0 {
+		if s := t.find(func(s *Step) bool {
+			return s.Kind == KindBrowserAction && s.Seq <= observed.Seq && anyContained(strings.ToLower(s.Target+" "+s.Value+" "+s.URL), tokens)
+		}); s != nil {
+			return s
+		}
+	}
+	return observed
+}
+
+var (
+	progressingKinds = []string{"click", "fill", "type", "submit", "confirm", "press"}
+	finalizingKinds  = []string{"submit", "confirm"}
+)
+
+func progressing(s *Step) bool { return hasKindPrefix(s.Name, progressingKinds) }
+func finalizing(s *Step) bool  { return hasKindPrefix(s.Name, finalizingKinds) }
+
+func hasKindPrefix(action string, kinds []string) bool {
+	action = strings.ToLower(strings.TrimSpace(action))
+	for _, k := range kinds {
+		if strings.HasPrefix(action, k) {
 			return true
 		}
 	}
 	return false
 }
 
-var successClaim = regexp.MustCompile(`(?i)\b(done|booked|completed|successfully|success)\b`)
-
-// falseSuccessClaim runs last: the final agent message claims success while
-// a goal mismatch fired or the final goal_check failed (0.95), or while
-// another detector fired (0.6).
-func falseSuccessClaim(t *trajectory, findings []Finding, sev Severity) []Finding {
-	msg := t.last(KindAgentMessage)
-	if msg == nil || !(successClaim.MatchString(msg.Text) || strings.EqualFold(msg.Status, "success")) {
-		return nil
+// selectedValues returns the values of a snapshot's "key=value" pairs.
+func selectedValues(s *Step) []string {
+	out := make([]string, 0, len(s.Selected))
+	for _, kv := range s.Selected {
+		_, v, _ := strings.Cut(kv, "=")
+		out = append(out, v)
 	}
-	var mismatch, other *Finding
-	for i := range findings {
-		f := &findings[i]
-		switch {
-		case f.RuleID == RuleBrowserGoalMismatch:
-			mismatch = f
-		case f.Detection && other == nil:
-			other = f
-		}
-	}
-	goalFailed := t.goal.GoalPassed != nil && !*t.goal.GoalPassed
-	switch {
-	case mismatch != nil || goalFailed:
-		evidence := []int64{msg.Seq}
-		if mismatch != nil {
-			evidence = append(evidence, mismatch.Evidence...)
-		}
-		return []Finding{detection(RuleFalseSuccessClaim, sev, confFalseClaimProven, msg, evidence, "the agent claimed success but the goal was not met")}
-	case other != nil:
-		return []Finding{detection(RuleFalseSuccessClaim, sev, confFalseClaimSuspect, msg, append([]int64{msg.Seq}, other.Evidence...),
-			"the agent claimed success although "+other.RuleID+" fired")}
-	}
-	return nil
+	return out
 }
 
 // find returns the first step matching ok.

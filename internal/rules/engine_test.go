@@ -75,43 +75,6 @@ func TestEachRuleFiresAndHoldsBack(t *testing.T) {
 		wantSeq    int64
 		wantInMsg  string
 	}{
-		{rule: RuleBrowserGoalMismatch,
-			fire:     []Step{say("ok"), goalCheck(false, "Selected 2:00 AM instead of 2:00 PM")},
-			hold:     []Step{say("ok"), goalCheck(true)},
-			wantConf: 0.9, wantSeq: 1, wantInMsg: "Selected 2:00 AM instead of 2:00 PM"},
-		{rule: RuleBrowserGoalMismatch,
-			fire:     []Step{{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday", "time=2:00 AM"}}},
-			hold:     []Step{{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday", "time=2:00 PM"}}},
-			wantConf: 0.7, wantSeq: 0, wantInMsg: "2:00 AM"},
-		{rule: RuleBrowserGoalMismatch,
-			fire:     []Step{say("I booked Wednesday at 2pm")},
-			hold:     []Step{say("I booked Tuesday at 14:00")},
-			wantConf: 0.5, wantSeq: 0, wantInMsg: "wednesday"},
-		{rule: RuleIgnoredUIWarning,
-			fire:     []Step{snapshot("Outside office hours"), click("#confirm"), snapshot("Outside office hours")},
-			hold:     []Step{snapshot("Outside office hours"), click("#back")},
-			wantConf: 0.9, wantSeq: 1, wantInMsg: "Outside office hours"},
-		{rule: RuleIgnoredUIWarning,
-			fire:     []Step{snapshot("Outside office hours"), click("button.submit"), snapshot()},
-			hold:     []Step{click("button.submit"), snapshot("late warning")},
-			wantConf: 0.6, wantSeq: 1},
-		{rule: RuleForbiddenAction,
-			fire:     []Step{click("#time"), click("#confirm-booking")},
-			hold:     []Step{click("#time"), click("#next")},
-			wantConf: 0.9, wantSeq: 1, wantInMsg: "stop at confirmation"},
-		{rule: RuleForbiddenAction,
-			fire:     []Step{{Kind: KindDOMSnapshot, Text: "Please confirm your booking"}},
-			hold:     []Step{{Kind: KindDOMSnapshot, Text: "Choose a time"}},
-			wantConf: 0.6, wantSeq: 0},
-		{rule: RuleFalseSuccessClaim,
-			fire:     []Step{goalCheck(false, "wrong time"), say("Done! The room is booked.")},
-			hold:     []Step{goalCheck(true), say("Done! The room is booked.")},
-			wantConf: 0.95, wantSeq: 1},
-		{rule: RuleFalseSuccessClaim,
-			tune:     func(c *Config) { c.ForbiddenAction.Enabled = true },
-			fire:     []Step{click("#confirm"), {Kind: KindAgentMessage, Text: "all set", Status: "success"}},
-			hold:     []Step{click("#next"), {Kind: KindAgentMessage, Text: "all set", Status: "success"}},
-			wantConf: 0.6, wantSeq: 1},
 		{rule: RuleLoop,
 			fire:    []Step{tool("search", "a"), tool("search", "a"), tool("search", "a")},
 			hold:    []Step{tool("search", "a"), tool("search", "b"), tool("search", "a")},
@@ -231,12 +194,94 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 	}
 }
 
-func TestExtractFacts(t *testing.T) {
-	f := extractFacts("Book Tuesday at 2pm Pacific, or tue 14:30, not 12am; room 5")
-	assert.Equal(t, []string{"tuesday"}, f.days)
-	assert.Equal(t, []int{14 * 60, 14*60 + 30, 0}, f.times)
-	assert.Equal(t, "12:00 AM", clock(0))
-	assert.Equal(t, "2:00 PM", clock(14*60))
+func act(kind, target, value string) Step {
+	return Step{Kind: KindBrowserAction, Name: kind, Target: target, Value: value}
+}
+
+// TestReferenceDetectorVectors replays the reference server's own test
+// vectors for its four detectors.
+func TestReferenceDetectorVectors(t *testing.T) {
+	pad := []Step{say("hello"), {Kind: KindUserMessage}}
+	cases := []struct {
+		name     string
+		goal     string
+		steps    []Step
+		rule     string
+		conf     float64
+		critical int64
+		evidence []int64
+	}{
+		{"goal_check failed", "Book a Monday slot", append(pad[:2:2],
+			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday"}},
+			goalCheck(false, "day should be Monday but was Tuesday")),
+			RuleBrowserGoalMismatch, 0.9, 2, []int64{2, 4}},
+		{"selected values", "Book a Monday slot", append(pad[:2:2],
+			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday"}}),
+			RuleBrowserGoalMismatch, 0.7, 3, []int64{3}},
+		{"last message", "Book Tuesday 2pm", append(pad[:2:2], say("I booked Wednesday")),
+			RuleBrowserGoalMismatch, 0.5, 2, []int64{2}},
+		{"warning persists", "Book a room", append(pad[:2:2],
+			snapshot("Price changed"), act("click", "continue", ""), snapshot("Price changed"), act("submit", "form", "")),
+			RuleIgnoredUIWarning, 0.9, 3, []int64{2, 3}},
+		{"warning gone", "Book a room", append(pad[:2:2],
+			snapshot("Price changed"), act("click", "continue", ""), snapshot()),
+			RuleIgnoredUIWarning, 0.6, 3, []int64{2, 3}},
+		{"forbidden target", "Book it but stop at confirmation", append(pad[:2:2],
+			Step{Kind: KindDOMSnapshot, Text: "Confirmation page"}, act("click", "confirmation-submit", "")),
+			RuleForbiddenAction, 0.9, 3, []int64{2, 3}},
+		{"forbidden visible", "Book it but stop at confirmation", append(pad[:2:2],
+			Step{Kind: KindDOMSnapshot, Text: "Confirmation page"}, act("click", "primary-button", "")),
+			RuleForbiddenAction, 0.6, 3, []int64{2, 3}},
+		{"false claim after failed goal", "Book a Monday slot", append(pad[:2:2],
+			goalCheck(false, "wrong day"), say("Done, booked")),
+			RuleFalseSuccessClaim, 0.95, 3, []int64{2, 3}},
+		{"false claim after weak mismatch", "Book Tuesday 2pm", append(pad[:2:2],
+			Step{Kind: KindAgentMessage, Text: "All good", Status: "success"}),
+			RuleFalseSuccessClaim, 0.6, 2, []int64{2}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var b stepsBuilder
+			for _, s := range c.steps {
+				b.add(s)
+			}
+			res := NewEngine(DefaultConfig()).Evaluate(Run{UserGoal: c.goal}, b.steps)
+			got := findingsOf(res, c.rule)
+			require.Len(t, got, 1, "%+v", res.Findings)
+			assert.Equal(t, c.conf, got[0].Confidence)
+			assert.Equal(t, c.critical, got[0].CriticalSeq)
+			assert.Equal(t, c.evidence, got[0].Evidence)
+			assert.True(t, got[0].Detection)
+		})
+	}
+}
+
+func TestDetectorsHoldBack(t *testing.T) {
+	var b stepsBuilder
+	b.add(say("hi")).add(act("fill", "day", "Monday")).add(Step{Kind: KindDOMSnapshot, Selected: []string{"day=Monday", "what=slot"}, Warnings: nil}).
+		add(goalCheck(true)).add(say("Done: Monday slot booked"))
+	res := NewEngine(DefaultConfig()).Evaluate(Run{UserGoal: "Book a Monday slot"}, b.steps)
+	for _, rule := range Detectors {
+		assert.Empty(t, findingsOf(res, rule), rule)
+	}
+	res = NewEngine(DefaultConfig()).Evaluate(Run{UserGoal: "Reserve a desk, stop at payment"}, b.steps)
+	assert.Empty(t, findingsOf(res, RuleForbiddenAction), "no action touches the stop boundary")
+}
+
+func TestRootCause(t *testing.T) {
+	findings := []Finding{
+		{RuleID: RuleIgnoredUIWarning, Confidence: 0.6, CriticalSeq: 3, Detection: true},
+		{RuleID: RuleBrowserGoalMismatch, Confidence: 0.9, CriticalSeq: 1, Detection: true},
+	}
+	assert.Equal(t, `the action at step 1 contradicted the user's stated goal for goal "Book Tuesday"; root cause: no final outcome verification before claiming success.`,
+		RootCause(findings, " Book Tuesday "))
+	assert.Empty(t, RootCause(nil, "x"))
+}
+
+func TestTokenize(t *testing.T) {
+	assert.Equal(t, []string{"book", "tuesday", "2pm", "pacific", "but", "stop", "confirmation"}, tokenize("Book Tuesday at 2pm Pacific, but stop at confirmation"))
+	assert.Equal(t, []string{"tuesday", "2pm", "pacific", "confirmation"}, goalTokens("Book Tuesday at 2pm Pacific, but stop at confirmation"))
+	assert.Equal(t, []string{"check", "out", "page", "étagère"}, tokenize("check-out/page (étagère!) a1"))
 }
 
 func findingsOf(res Result, rule string) []Finding {

@@ -48,8 +48,11 @@ type Step struct {
 	End   int64 `json:"e,omitempty"`
 	// Text is message content or visible page text (when captured).
 	Text string `json:"x,omitempty"`
-	// Target is a browser action's target and URL.
+	// Target, URL and Value describe a browser action (Value when content
+	// is captured).
 	Target string `json:"t,omitempty"`
+	URL    string `json:"u,omitempty"`
+	Value  string `json:"v,omitempty"`
 	// ArgsHash identifies a tool call's arguments.
 	ArgsHash     string   `json:"h,omitempty"`
 	InputTokens  int64    `json:"it,omitempty"`
@@ -98,7 +101,7 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	switch step.Kind {
 	case KindUserMessage, KindAgentMessage:
 		step.Text = str(attrs, conventions.AttrMessageContent)
-		step.Status = str(attrs, conventions.AttrMetadataPrefix+"status")
+		step.Status = cmp.Or(str(attrs, conventions.AttrMessageStatus), str(attrs, conventions.AttrMetadataPrefix+"status"))
 	case KindLLMCall:
 		step.Name = str(attrs, conventions.AttrGenAIRequestModel)
 		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens)
@@ -112,7 +115,9 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
 	case KindBrowserAction:
 		step.Name = str(attrs, conventions.AttrBrowserAction)
-		step.Target = strings.TrimSpace(str(attrs, conventions.AttrBrowserTarget) + " " + str(attrs, conventions.AttrBrowserURL))
+		step.Target = str(attrs, conventions.AttrBrowserTarget)
+		step.URL = str(attrs, conventions.AttrBrowserURL)
+		step.Value = str(attrs, conventions.AttrBrowserValue)
 	case KindDOMSnapshot:
 		step.Text = str(attrs, conventions.AttrDOMVisibleText)
 		step.Selected = strSlice(attrs, conventions.AttrDOMSelected)

@@ -52,7 +52,7 @@ func signature(s *Step) string {
 	if s.Kind == KindToolCall {
 		return "tool\x00" + s.Name + "\x00" + s.ArgsHash
 	}
-	return "browser\x00" + s.Name + "\x00" + s.Target
+	return "browser\x00" + s.Name + "\x00" + s.Target + "\x00" + s.URL
 }
 
 // actions returns the run's actions and their signatures, computed once.

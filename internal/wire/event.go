@@ -85,20 +85,36 @@ type envelope struct {
 }
 
 // DecodeEvent validates one event. runID is the run of the request path: it
-// replaces the event's own session_id, as the reference server does.
+// replaces the event's own session_id, as the reference server does. Checks
+// run in the reference's order and answer with its messages.
 func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 	var env envelope
-	if err := json.Unmarshal(raw, &env); err != nil {
-		return Event{}, invalid("event must be a JSON object")
+	if !isObject(raw) || json.Unmarshal(raw, &env) != nil {
+		return Event{}, invalid("event must be a mapping")
+	}
+	var missing []string
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+	}{{"type", env.Type}, {"session_id", env.SessionID}, {"timestamp", env.Timestamp}, {"seq", env.Seq}, {"idempotency_key", env.IdempotencyKey}, {"payload", env.Payload}} {
+		if len(f.raw) == 0 {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return Event{}, invalid("event missing required envelope field(s): %s", strings.Join(missing, ", "))
 	}
 	var ev Event
 	var err error
-	if ev.Type, err = requiredString("type", env.Type, MaxTypeLength); err != nil {
+	if ev.Type, err = nonEmptyString("type", env.Type, MaxTypeLength); err != nil {
 		return Event{}, err
 	}
 	decode, known := payloadDecoders[ev.Type]
 	if !known {
 		return Event{}, invalid(ReasonUnknownType)
+	}
+	if _, err = nonEmptyString("session_id", env.SessionID, MaxRunIDLength); err != nil {
+		return Event{}, err
 	}
 	ev.SessionID = runID
 	if ev.Timestamp, err = decodeTimestamp(env.Timestamp); err != nil {
@@ -107,29 +123,28 @@ func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 	if ev.Seq, err = decodeSeq(env.Seq); err != nil {
 		return Event{}, err
 	}
-	if ev.IdempotencyKey, err = requiredString("idempotency_key", env.IdempotencyKey, MaxIdempotencyKeyLength); err != nil {
+	if ev.IdempotencyKey, err = nonEmptyString("idempotency_key", env.IdempotencyKey, MaxIdempotencyKeyLength); err != nil {
 		return Event{}, err
-	}
-	if ev.SpanID, err = optionalString("span_id", env.SpanID, MaxSpanIDLength); err != nil {
-		return Event{}, err
-	}
-	if ev.ParentID, err = optionalString("parent_id", env.ParentID, MaxSpanIDLength); err != nil {
-		return Event{}, err
-	}
-	if !isNull(env.Metadata) {
-		if !isObject(env.Metadata) {
-			return Event{}, invalid("metadata must be an object")
-		}
-		ev.Metadata = env.Metadata
-	}
-	if isNull(env.Payload) {
-		return Event{}, invalid("payload is required")
 	}
 	if !isObject(env.Payload) {
-		return Event{}, invalid("payload must be an object")
+		return Event{}, invalid("event.payload must be a mapping")
 	}
 	if ev.Payload, err = decode(env.Payload); err != nil {
 		return Event{}, err
+	}
+	if len(env.SpanID) > 0 {
+		if ev.SpanID, err = nonEmptyString("span_id", env.SpanID, MaxSpanIDLength); err != nil {
+			return Event{}, err
+		}
+	}
+	if !isNull(env.ParentID) {
+		if ev.ParentID, err = nonEmptyString("parent_id", env.ParentID, MaxSpanIDLength); err != nil {
+			return Event{}, invalid("event.parent_id must be a string or None")
+		}
+	}
+	// Metadata is free-form in the contract; anything but an object is ignored.
+	if isObject(env.Metadata) {
+		ev.Metadata = env.Metadata
 	}
 	return ev, nil
 }
@@ -144,52 +159,40 @@ func isObject(raw json.RawMessage) bool {
 	return len(raw) > 0 && raw[0] == '{'
 }
 
-func requiredString(field string, raw json.RawMessage, maxLen int) (string, error) {
-	if isNull(raw) {
-		return "", invalid("%s is required", field)
-	}
-	s, err := optionalString(field, raw, maxLen)
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(s) == "" {
-		return "", invalid("%s must be a non-empty string", field)
-	}
-	return s, nil
-}
-
-func optionalString(field string, raw json.RawMessage, maxLen int) (string, error) {
-	if isNull(raw) {
-		return "", nil
-	}
+// nonEmptyString decodes an envelope string field.
+func nonEmptyString(field string, raw json.RawMessage, maxLen int) (string, error) {
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", invalid("%s must be a string", field)
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", invalid("event.%s must be a string", field)
 	}
-	if len(s) > maxLen {
-		return "", invalid("%s is longer than %d bytes", field, maxLen)
-	}
-	if strings.ContainsRune(s, 0) || !utf8.ValidString(s) {
-		return "", invalid("%s contains invalid characters", field)
+	switch {
+	case strings.TrimSpace(s) == "":
+		return "", invalid("event.%s must be nonempty", field)
+	case len(s) > maxLen:
+		return "", invalid("event.%s is longer than %d bytes", field, maxLen)
+	case strings.ContainsRune(s, 0) || strings.ContainsRune(s, utf8.RuneError):
+		return "", invalid("event.%s contains invalid characters", field)
 	}
 	return s, nil
 }
 
 func decodeSeq(raw json.RawMessage) (int64, error) {
-	if isNull(raw) {
-		return 0, invalid("seq is required")
-	}
-	// json.Number would also take "3", a string: only a bare number is a seq.
+	// json.Number would also take "3", a string, and 1.0 is a float in the
+	// reference: only a bare integer is a seq.
+	raw = bytes.TrimSpace(raw)
 	var n json.Number
-	if c := bytes.TrimSpace(raw)[0]; c != '-' && (c < '0' || c > '9') {
-		return 0, invalid("seq must be an integer >= 0")
-	}
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, invalid("seq must be an integer >= 0")
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) || json.Unmarshal(raw, &n) != nil {
+		return 0, invalid("event.seq must be an integer")
 	}
 	seq, err := n.Int64()
-	if err != nil || seq < 0 {
-		return 0, invalid("seq must be an integer >= 0")
+	if err != nil {
+		if strings.HasPrefix(n.String(), "-") {
+			return 0, invalid("event.seq must be >= 0")
+		}
+		return 0, invalid("event.seq must be an integer")
+	}
+	if seq < 0 {
+		return 0, invalid("event.seq must be >= 0")
 	}
 	return seq, nil
 }
@@ -202,19 +205,16 @@ var (
 )
 
 func decodeTimestamp(raw json.RawMessage) (time.Time, error) {
-	if isNull(raw) {
-		return time.Time{}, invalid("timestamp is required")
-	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, invalid("timestamp must be an RFC 3339 string")
+	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return time.Time{}, invalid("event.timestamp must be a string")
 	}
 	ts, err := ParseTimestamp(s)
 	if err != nil {
-		return time.Time{}, invalid("timestamp must be an RFC 3339 string")
+		return time.Time{}, invalid("event.timestamp must be an RFC 3339 timestamp")
 	}
 	if ts.Before(minTimestamp) || ts.After(maxTimestamp) {
-		return time.Time{}, invalid("timestamp is out of range")
+		return time.Time{}, invalid("event.timestamp is out of range")
 	}
 	return ts, nil
 }
@@ -233,15 +233,15 @@ func ParseTimestamp(s string) (time.Time, error) {
 }
 
 // decodePayload decodes a payload object into T and reports a field of the
-// wrong JSON type by its name.
-func decodePayload[T any](raw json.RawMessage) (*T, error) {
+// wrong JSON type by its name, e.g. "goal_check.payload.passed must be a boolean".
+func decodePayload[T any](typ string, raw json.RawMessage) (*T, error) {
 	p := new(T)
 	if err := json.Unmarshal(raw, p); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return nil, invalid("payload.%s must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
+			return nil, invalid("%s.payload.%s must be %s", typ, typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
 		}
-		return nil, invalid("payload is not valid")
+		return nil, invalid("%s.payload is not valid", typ)
 	}
 	return p, nil
 }

@@ -84,40 +84,43 @@ func TestDecodeEventRejections(t *testing.T) {
 		raw    json.RawMessage
 		reason string
 	}{
-		{"not an object", json.RawMessage(`[1]`), "event must be a JSON object"},
+		{"not an object", json.RawMessage(`[1]`), "event must be a mapping"},
+		{"null", json.RawMessage(`null`), "event must be a mapping"},
 		{"unknown type", envelopeJSON("not_a_real_type", `{}`), "unknown event type"},
-		{"missing type", envelopeJSON("x", `{}`, "type", ""), "type is required"},
-		{"type not a string", envelopeJSON("x", `{}`, "type", `5`), "type must be a string"},
-		{"missing seq", envelopeJSON(TypeUserMessage, `{}`, "seq", ""), "seq is required"},
-		{"negative seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`), "seq must be an integer >= 0"},
-		{"fractional seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1.5`), "seq must be an integer >= 0"},
-		{"string seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `"3"`), "seq must be an integer >= 0"},
-		{"huge seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1e30`), "seq must be an integer >= 0"},
-		{"missing key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", ""), "idempotency_key is required"},
-		{"empty key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"  "`), "idempotency_key must be a non-empty string"},
-		{"key with NUL", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"a\u0000b"`), "idempotency_key contains invalid characters"},
-		{"huge key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"`+strings.Repeat("k", 600)+`"`), "idempotency_key is longer than 512 bytes"},
-		{"missing timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", ""), "timestamp is required"},
-		{"bad timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"yesterday"`), "timestamp must be an RFC 3339 string"},
-		{"far future", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"9999-01-01T00:00:00Z"`), "timestamp is out of range"},
-		{"far past", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"1900-01-01T00:00:00Z"`), "timestamp is out of range"},
-		{"missing payload", envelopeJSON(TypeUserMessage, `{}`, "payload", ""), "payload is required"},
-		{"payload array", envelopeJSON(TypeUserMessage, `[]`), "payload must be an object"},
-		{"metadata string", envelopeJSON(TypeUserMessage, `{}`, "metadata", `"x"`), "metadata must be an object"},
-		{"content not a string", envelopeJSON(TypeUserMessage, `{"content":5}`), "payload.content must be a string"},
-		{"tool name missing", envelopeJSON(TypeToolCall, `{"call_id":"c"}`), "payload.tool_name is required"},
-		{"llm without model", envelopeJSON(TypeLLMCall, `{}`), "payload.model is required"},
-		{"llm raw prompt", envelopeJSON(TypeLLMCall, `{"model":"m","prompt":"secret"}`), "llm_call accepts prompt_ref and messages_ref only, not raw prompt or messages"},
-		{"llm raw messages", envelopeJSON(TypeLLMCall, `{"model":"m","messages":[]}`), "llm_call accepts prompt_ref and messages_ref only, not raw prompt or messages"},
-		{"negative tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":-1}`), "payload.input_tokens must be >= 0"},
-		{"fractional tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":1.5}`), "payload.input_tokens must be a number"},
-		{"goal without passed", envelopeJSON(TypeGoalCheck, `{"mismatches":[]}`), "payload.passed is required"},
-		{"goal passed string", envelopeJSON(TypeGoalCheck, `{"passed":"yes"}`), "payload.passed must be a boolean"},
-		{"mismatches not strings", envelopeJSON(TypeGoalCheck, `{"passed":false,"mismatches":[1]}`), "payload.mismatches must be a string"},
-		{"score string value", envelopeJSON(TypeScore, `{"name":"s","value":"high"}`), "payload.value must be a number or a boolean"},
-		{"metric without value", envelopeJSON(TypeMetric, `{"name":"m"}`), "payload.value must be a number"},
-		{"state without name", envelopeJSON(TypeStateChange, `{}`), "payload.name is required"},
-		{"huge number", envelopeJSON(TypeMetric, `{"name":"m","value":1e400}`), "payload.value must be a number"},
+		{"missing fields", envelopeJSON("x", `{}`, "type", "", "seq", "", "payload", ""), "event missing required envelope field(s): type, seq, payload"},
+		{"type not a string", envelopeJSON("x", `{}`, "type", `5`), "event.type must be a string"},
+		{"session_id null", envelopeJSON(TypeUserMessage, `{}`, "session_id", `null`), "event.session_id must be a string"},
+		{"session_id empty", envelopeJSON(TypeUserMessage, `{}`, "session_id", `""`), "event.session_id must be nonempty"},
+		{"negative seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`), "event.seq must be >= 0"},
+		{"fractional seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1.0`), "event.seq must be an integer"},
+		{"string seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `"3"`), "event.seq must be an integer"},
+		{"bool seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `true`), "event.seq must be an integer"},
+		{"huge seq", envelopeJSON(TypeUserMessage, `{}`, "seq", `1e30`), "event.seq must be an integer"},
+		{"empty key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"  "`), "event.idempotency_key must be nonempty"},
+		{"numeric key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `7`), "event.idempotency_key must be a string"},
+		{"key with NUL", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"a\u0000b"`), "event.idempotency_key contains invalid characters"},
+		{"huge key", envelopeJSON(TypeUserMessage, `{}`, "idempotency_key", `"`+strings.Repeat("k", 600)+`"`), "event.idempotency_key is longer than 512 bytes"},
+		{"bad timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"yesterday"`), "event.timestamp must be an RFC 3339 timestamp"},
+		{"numeric timestamp", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `1767225600`), "event.timestamp must be a string"},
+		{"far future", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"9999-01-01T00:00:00Z"`), "event.timestamp is out of range"},
+		{"far past", envelopeJSON(TypeUserMessage, `{}`, "timestamp", `"1900-01-01T00:00:00Z"`), "event.timestamp is out of range"},
+		{"payload array", envelopeJSON(TypeUserMessage, `[]`), "event.payload must be a mapping"},
+		{"payload null", envelopeJSON(TypeUserMessage, `null`), "event.payload must be a mapping"},
+		{"empty span_id", envelopeJSON(TypeUserMessage, `{}`, "span_id", `""`), "event.span_id must be nonempty"},
+		{"numeric parent_id", envelopeJSON(TypeUserMessage, `{}`, "parent_id", `5`), "event.parent_id must be a string or None"},
+		{"content not a string", envelopeJSON(TypeUserMessage, `{"content":5}`), "user_message.payload.content must be a string"},
+		{"llm without model", envelopeJSON(TypeLLMCall, `{}`), "llm_call.payload.model must be a string"},
+		{"llm empty model", envelopeJSON(TypeLLMCall, `{"model":""}`), "llm_call.payload.model must be nonempty"},
+		{"llm raw prompt", envelopeJSON(TypeLLMCall, `{"model":"m","prompt":"secret"}`), "llm_call payload must use prompt_ref/messages_ref, not raw prompt"},
+		{"llm raw both", envelopeJSON(TypeLLMCall, `{"model":"m","messages":[],"prompt":"p"}`), "llm_call payload must use prompt_ref/messages_ref, not raw prompt, messages"},
+		{"negative tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":-1}`), "llm_call.payload.input_tokens must be >= 0"},
+		{"fractional tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":1.5}`), "llm_call.payload.input_tokens must be an integer"},
+		{"null tokens", envelopeJSON(TypeLLMCall, `{"model":"m","output_tokens":null}`), "llm_call.payload.output_tokens must be an integer"},
+		{"goal passed string", envelopeJSON(TypeGoalCheck, `{"passed":"yes"}`), "goal_check.payload.passed must be a boolean"},
+		{"mismatches not strings", envelopeJSON(TypeGoalCheck, `{"passed":false,"mismatches":[1]}`), "goal_check.payload.mismatches must be a string"},
+		{"score string value", envelopeJSON(TypeScore, `{"name":"s","value":"high"}`), "score.payload.value must be a number or a boolean"},
+		{"huge number", envelopeJSON(TypeMetric, `{"name":"m","value":1e400}`), "metric.payload.value must be a number"},
+		{"negative duration", envelopeJSON(TypeStateChange, `{"name":"x","duration_ms":-5}`), "state_change.payload.duration_ms must be >= 0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -147,9 +150,21 @@ func TestDecodeEventBody(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, b.Bare)
 
-	for _, bad := range []string{``, `[]`, `{"events":`, `{"events":{}}`, `"x"`} {
-		_, err := DecodeEventBody([]byte(bad))
-		assert.ErrorIs(t, err, ErrBadJSON, bad)
+	for _, empty := range []string{``, `  `, `{}`} {
+		b, err = DecodeEventBody([]byte(empty))
+		require.NoError(t, err)
+		assert.Empty(t, b.Events, "an empty body accepts nothing")
+	}
+
+	b, err = DecodeEventBody([]byte(`{"events":null}`))
+	require.NoError(t, err)
+	require.Len(t, b.Events, 1, "events that are not an array are a batch of one")
+	_, err = DecodeEvent(b.Events[0], "r")
+	assert.EqualError(t, err, "event must be a mapping")
+
+	for body, want := range map[string]error{`[]`: ErrNotObject, `"x"`: ErrNotObject, `{"events":`: ErrBadJSON, `{x}`: ErrBadJSON} {
+		_, err := DecodeEventBody([]byte(body))
+		assert.ErrorIs(t, err, want, body)
 	}
 }
 
@@ -172,4 +187,7 @@ func TestDecodeCreateRun(t *testing.T) {
 	}
 	_, err = DecodeCreateRun([]byte(`{"id":`))
 	assert.ErrorIs(t, err, ErrBadJSON)
+	c, err = DecodeCreateRun(nil)
+	require.NoError(t, err, "every field is optional")
+	assert.Empty(t, c.ID)
 }

@@ -6,11 +6,25 @@ package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wi
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 )
 
 // Message is the payload of user_message and agent_message.
 type Message struct {
-	Content string `json:"content"`
+	Content  string          `json:"content"`
+	Metadata json.RawMessage `json:"metadata"`
+}
+
+// Status is the payload's metadata.status, "" when absent or not a string.
+func (m *Message) Status() string {
+	var md struct {
+		Status json.RawMessage `json:"status"`
+	}
+	var s string
+	if json.Unmarshal(m.Metadata, &md) == nil && json.Unmarshal(md.Status, &s) == nil {
+		return s
+	}
+	return ""
 }
 
 // ToolCall is the payload of tool_call.
@@ -75,7 +89,8 @@ type ReplayArtifact struct {
 	EventTimeMap map[string]float64 `json:"event_time_map"`
 }
 
-// GoalCheck is the payload of goal_check.
+// GoalCheck is the payload of goal_check. A goal_check without passed
+// records no verdict.
 type GoalCheck struct {
 	Passed     *bool    `json:"passed"`
 	Mismatches []string `json:"mismatches"`
@@ -103,17 +118,14 @@ type SessionEnd struct {
 	Error  json.RawMessage `json:"error"`
 }
 
-// LLMCall is the payload of llm_call. Prompt and Messages are decoded only to
-// refuse them: the contract accepts references, never raw prompts.
+// LLMCall is the payload of llm_call: references to prompts, never raw ones.
 type LLMCall struct {
-	Model        string          `json:"model"`
-	PromptRef    string          `json:"prompt_ref"`
-	MessagesRef  string          `json:"messages_ref"`
-	InputTokens  *int64          `json:"input_tokens"`
-	OutputTokens *int64          `json:"output_tokens"`
-	LatencyMS    *float64        `json:"latency_ms"`
-	Prompt       json.RawMessage `json:"prompt"`
-	Messages     json.RawMessage `json:"messages"`
+	Model        string   `json:"model"`
+	PromptRef    string   `json:"prompt_ref"`
+	MessagesRef  string   `json:"messages_ref"`
+	InputTokens  *int64   `json:"input_tokens"`
+	OutputTokens *int64   `json:"output_tokens"`
+	LatencyMS    *float64 `json:"latency_ms"`
 }
 
 // Score is the payload of score. Value is a number or a boolean.
@@ -155,118 +167,87 @@ type Metric struct {
 	Unit  string   `json:"unit"`
 }
 
-// payloadDecoders decodes and validates the payload of each event type.
+// payloadDecoders decodes the payload of each event type. The contract
+// requires only llm_call's model; every other field is optional, but a field
+// given with the wrong JSON type is refused.
 var payloadDecoders = map[string]func(json.RawMessage) (any, error){
-	TypeUserMessage:  decodeMessage,
-	TypeAgentMessage: decodeMessage,
-	TypeToolCall: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[ToolCall](raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.ToolName == "" {
-			return nil, invalid("payload.tool_name is required")
-		}
-		return p, nil
-	},
-	TypeToolResult: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[ToolResult](raw)
-		if err != nil {
-			return nil, err
-		}
-		return p, nil
-	},
-	TypeRetrieval:     decodeAny[Retrieval],
-	TypeBrowserAction: decodeAny[BrowserAction],
-	TypeDOMSnapshot:   decodeAny[DOMSnapshot],
-	TypeScreenshot:    decodeAny[Screenshot],
-	TypeReplayArtifact: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[ReplayArtifact](raw)
-		if err != nil {
-			return nil, err
-		}
-		if !finite(p.DurationMS) || p.DurationMS < 0 {
-			return nil, invalid("payload.duration_ms must be a number >= 0")
-		}
-		return p, nil
-	},
-	TypeGoalCheck: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[GoalCheck](raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.Passed == nil {
-			return nil, invalid("payload.passed is required")
-		}
-		return p, nil
-	},
+	TypeUserMessage:    decodeAs[Message](TypeUserMessage),
+	TypeAgentMessage:   decodeAs[Message](TypeAgentMessage),
+	TypeToolCall:       decodeAs[ToolCall](TypeToolCall),
+	TypeToolResult:     decodeAs[ToolResult](TypeToolResult),
+	TypeRetrieval:      decodeAs[Retrieval](TypeRetrieval),
+	TypeBrowserAction:  decodeAs[BrowserAction](TypeBrowserAction),
+	TypeDOMSnapshot:    decodeAs[DOMSnapshot](TypeDOMSnapshot),
+	TypeScreenshot:     decodeAs[Screenshot](TypeScreenshot),
+	TypeReplayArtifact: decodeAs[ReplayArtifact](TypeReplayArtifact),
+	TypeGoalCheck:      decodeAs[GoalCheck](TypeGoalCheck),
 	TypeStateChange: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[StateChange](raw)
-		if err != nil {
-			return nil, err
+		p, err := decodePayload[StateChange](TypeStateChange, raw)
+		if err == nil && p.DurationMS != nil && (!finite(*p.DurationMS) || *p.DurationMS < 0) {
+			return nil, invalid("state_change.payload.duration_ms must be >= 0")
 		}
-		if p.Name == "" {
-			return nil, invalid("payload.name is required")
-		}
-		if p.DurationMS != nil && (!finite(*p.DurationMS) || *p.DurationMS < 0) {
-			return nil, invalid("payload.duration_ms must be a number >= 0")
-		}
-		return p, nil
+		return p, err
 	},
-	TypeSessionEnd: decodeAny[SessionEnd],
-	TypeLLMCall: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[LLMCall](raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.Model == "" {
-			return nil, invalid("payload.model is required")
-		}
-		if !isNull(p.Prompt) || !isNull(p.Messages) {
-			return nil, invalid("llm_call accepts prompt_ref and messages_ref only, not raw prompt or messages")
-		}
-		for name, n := range map[string]*int64{"input_tokens": p.InputTokens, "output_tokens": p.OutputTokens} {
-			if n != nil && *n < 0 {
-				return nil, invalid("payload.%s must be >= 0", name)
+	TypeSessionEnd: decodeAs[SessionEnd](TypeSessionEnd),
+	TypeLLMCall:    decodeLLMCall,
+	TypeScore: func(raw json.RawMessage) (any, error) {
+		p, err := decodePayload[Score](TypeScore, raw)
+		if err == nil && !isNull(p.Value) {
+			if _, ok := p.NumericValue(); !ok {
+				return nil, invalid("score.payload.value must be a number or a boolean")
 			}
 		}
-		if p.LatencyMS != nil && (!finite(*p.LatencyMS) || *p.LatencyMS < 0) {
-			return nil, invalid("payload.latency_ms must be a number >= 0")
-		}
-		return p, nil
+		return p, err
 	},
-	TypeScore: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[Score](raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.Name == "" {
-			return nil, invalid("payload.name is required")
-		}
-		if _, ok := p.NumericValue(); !ok {
-			return nil, invalid("payload.value must be a number or a boolean")
-		}
-		return p, nil
-	},
-	TypeError: decodeAny[Error],
-	TypeMetric: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[Metric](raw)
-		if err != nil {
-			return nil, err
-		}
-		if p.Name == "" {
-			return nil, invalid("payload.name is required")
-		}
-		if p.Value == nil || !finite(*p.Value) {
-			return nil, invalid("payload.value must be a number")
-		}
-		return p, nil
-	},
+	TypeError:  decodeAs[Error](TypeError),
+	TypeMetric: decodeAs[Metric](TypeMetric),
 }
 
-func decodeMessage(raw json.RawMessage) (any, error) { return decodePayload[Message](raw) }
+// decodeLLMCall checks an llm_call as the reference does: references only,
+// a non-empty model, integer token counts.
+func decodeLLMCall(raw json.RawMessage) (any, error) {
+	var raws map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &raws)
+	var forbidden []string
+	for _, f := range []string{"prompt", "messages"} {
+		if _, ok := raws[f]; ok {
+			forbidden = append(forbidden, f)
+		}
+	}
+	if len(forbidden) > 0 {
+		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw %s", strings.Join(forbidden, ", "))
+	}
+	var model string
+	if m := bytes.TrimSpace(raws["model"]); len(m) == 0 || m[0] != '"' || json.Unmarshal(m, &model) != nil {
+		return nil, invalid("llm_call.payload.model must be a string")
+	}
+	if strings.TrimSpace(model) == "" {
+		return nil, invalid("llm_call.payload.model must be nonempty")
+	}
+	for _, f := range []string{"input_tokens", "output_tokens"} {
+		if v, ok := raws[f]; ok {
+			var n int64
+			if isNull(v) || bytes.ContainsAny(v, ".eE") || json.Unmarshal(v, &n) != nil {
+				return nil, invalid("llm_call.payload.%s must be an integer", f)
+			}
+			if n < 0 {
+				return nil, invalid("llm_call.payload.%s must be >= 0", f)
+			}
+		}
+	}
+	p, err := decodePayload[LLMCall](TypeLLMCall, raw)
+	if err != nil {
+		return nil, err
+	}
+	if p.LatencyMS != nil && (!finite(*p.LatencyMS) || *p.LatencyMS < 0) {
+		return nil, invalid("llm_call.payload.latency_ms must be >= 0")
+	}
+	return p, nil
+}
 
-func decodeAny[T any](raw json.RawMessage) (any, error) { return decodePayload[T](raw) }
+func decodeAs[T any](typ string) func(json.RawMessage) (any, error) {
+	return func(raw json.RawMessage) (any, error) { return decodePayload[T](typ, raw) }
+}
 
 // EventTypes lists the known event types.
 func EventTypes() []string {

@@ -7,16 +7,17 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 )
 
-// ErrBadJSON is returned for a body that is not a JSON document of the
-// expected shape; the receiver answers 400.
-var ErrBadJSON = errors.New("invalid JSON body")
+// Body errors, answered 400 with these messages, as the reference does.
+var (
+	ErrBadJSON   = errors.New("malformed JSON body")
+	ErrNotObject = errors.New("request body must be a JSON object")
+)
 
-// EventBody is a decoded POST /api/traces/{id}/events body: either a batch
-// {"events": [...]} or one bare event.
+// EventBody is a decoded POST /api/traces/{id}/events body: a batch
+// {"events": [...]}, one bare event, or nothing ({} or an empty body).
 type EventBody struct {
 	// Events holds the raw events in request order.
 	Events []json.RawMessage
@@ -25,26 +26,44 @@ type EventBody struct {
 }
 
 // DecodeEventBody splits an events body into raw events without validating
-// them, so that each event can be accepted or rejected on its own.
+// them, so that each event can be accepted or rejected on its own. Like the
+// reference, {"events": x} with x not an array is a batch of one.
 func DecodeEventBody(body []byte) (EventBody, error) {
+	obj, err := decodeObject(body)
+	if err != nil || obj == nil {
+		return EventBody{}, err
+	}
+	events, isBatch := obj["events"]
+	if !isBatch {
+		if len(obj) == 0 {
+			return EventBody{}, nil
+		}
+		return EventBody{Events: []json.RawMessage{bytes.TrimSpace(body)}, Bare: true}, nil
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(events, &list); err != nil || bytes.TrimSpace(events)[0] != '[' {
+		return EventBody{Events: []json.RawMessage{events}}, nil
+	}
+	return EventBody{Events: list}, nil
+}
+
+// decodeObject decodes a JSON object body; an empty body is no object.
+func decodeObject(body []byte) (map[string]json.RawMessage, error) {
 	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return EventBody{}, ErrBadJSON
+	if len(body) == 0 {
+		return nil, nil
 	}
-	var probe struct {
-		Events json.RawMessage `json:"events"`
+	if !json.Valid(body) {
+		return nil, ErrBadJSON
 	}
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return EventBody{}, ErrBadJSON
+	if body[0] != '{' {
+		return nil, ErrNotObject
 	}
-	if probe.Events == nil {
-		return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(body, &obj); err != nil {
+		return nil, ErrBadJSON
 	}
-	var events []json.RawMessage
-	if err := json.Unmarshal(probe.Events, &events); err != nil {
-		return EventBody{}, fmt.Errorf("%w: events must be an array", ErrBadJSON)
-	}
-	return EventBody{Events: events}, nil
+	return obj, nil
 }
 
 // CreateRun is the body of POST /api/traces.
@@ -69,12 +88,14 @@ const (
 	MaxTagLength      = 256
 )
 
-// DecodeCreateRun decodes and validates a create body.
+// DecodeCreateRun decodes and validates a create body. Every field is
+// optional: an empty body creates a run with a new id.
 func DecodeCreateRun(body []byte) (CreateRun, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || body[0] != '{' {
-		return CreateRun{}, ErrBadJSON
+	obj, err := decodeObject(body)
+	if err != nil || obj == nil {
+		return CreateRun{}, err
 	}
+	body = bytes.TrimSpace(body)
 	var c CreateRun
 	if err := json.Unmarshal(body, &c); err != nil {
 		var typeErr *json.UnmarshalTypeError

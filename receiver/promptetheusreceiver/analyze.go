@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
@@ -57,10 +56,11 @@ type goalVerdict struct {
 
 type analysis struct {
 	TraceID         string      `json:"trace_id"`
+	SessionID       string      `json:"session_id"`
 	Labels          []string    `json:"labels"`
 	CriticalStepSeq *int64      `json:"critical_step_seq"`
 	Confidence      float64     `json:"confidence"`
-	RootCause       string      `json:"root_cause"`
+	RootCause       *string     `json:"root_cause"`
 	Detections      []detection `json:"detections"`
 	Fallback        bool        `json:"fallback"`
 	// Extensions of the contract's shape.
@@ -71,14 +71,19 @@ type analysis struct {
 	AnalyzedAt  time.Time   `json:"analyzed_at"`
 }
 
+// incident is the reference's incident row for one detection label.
 type incident struct {
-	ID          string   `json:"id"`
-	WorkspaceID string   `json:"workspace_id"`
-	ProjectID   string   `json:"project_id"`
-	Label       string   `json:"label"`
-	Severity    string   `json:"severity"`
-	Confidence  float64  `json:"confidence"`
-	TraceIDs    []string `json:"trace_ids"`
+	ID                      string   `json:"id"`
+	WorkspaceID             string   `json:"workspace_id"`
+	ProjectID               string   `json:"project_id"`
+	Label                   string   `json:"label"`
+	Severity                string   `json:"severity"`
+	Status                  string   `json:"status"`
+	RepresentativeSessionID string   `json:"representative_session_id"`
+	OwnerID                 *string  `json:"owner_id"`
+	SessionIDs              []string `json:"session_ids"`
+	CriticalStepSeq         *int64   `json:"critical_step_seq"`
+	Confidence              float64  `json:"confidence"`
 }
 
 type analyzeResponse struct {
@@ -126,12 +131,16 @@ func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Re
 	_, _ = w.Write(body)
 }
 
-// buildAnalysis renders a verdict in the contract's analyze response shape.
+// buildAnalysis renders a verdict in the contract's analyze response shape:
+// detections (the four reference detectors) in the reference's order, the
+// run's critical step the smallest and its confidence the largest of them;
+// every finding, with its span ids, as an extension.
 func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyzeResponse {
 	traceID := mapping.TraceID(info.Project, info.ID)
 	rootID := mapping.RootSpanID(info.Project, info.ID)
 	a := analysis{
 		TraceID:     info.ID,
+		SessionID:   info.ID,
 		Labels:      []string{},
 		Detections:  []detection{},
 		Findings:    []finding{},
@@ -143,7 +152,6 @@ func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyze
 	if a.Goal.Mismatches == nil {
 		a.Goal.Mismatches = []string{}
 	}
-	incidents := []incident{}
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		flagged := rootID
@@ -153,54 +161,48 @@ func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyze
 			}
 		}
 		findingID := mapping.FindingSpanID(traceID, flagged, f.RuleID)
-		evidence := f.Evidence
-		if evidence == nil {
-			evidence = []int64{}
-		}
-		critical := seqPtr(f.CriticalSeq)
 		a.Findings = append(a.Findings, finding{
 			RuleID: f.RuleID, Severity: f.Severity.String(), Confidence: f.Confidence, Message: f.Message,
-			EvidenceSeqs: evidence, CriticalStepSeq: critical,
+			EvidenceSeqs: nonNil(f.Evidence), CriticalStepSeq: seqPtr(f.CriticalSeq),
 			SpanID: hex.EncodeToString(flagged[:]), FindingSpanID: hex.EncodeToString(findingID[:]),
 		})
-		if !f.Detection {
-			continue
+	}
+	incidents := []incident{}
+	for _, label := range rules.Detectors {
+		for i := range res.Findings {
+			f := &res.Findings[i]
+			if !f.Detection || f.RuleID != label {
+				continue
+			}
+			critical := seqPtr(f.CriticalSeq)
+			a.Detections = append(a.Detections, detection{Label: label, Confidence: f.Confidence, EvidenceRefs: nonNil(f.Evidence), CriticalStepSeq: critical})
+			a.Labels = append(a.Labels, label)
+			a.Confidence = max(a.Confidence, f.Confidence)
+			if critical != nil && (a.CriticalStepSeq == nil || *critical < *a.CriticalStepSeq) {
+				a.CriticalStepSeq = critical
+			}
+			severity := "medium"
+			if f.Confidence >= incidentSeverityHigh {
+				severity = "high"
+			}
+			incidents = append(incidents, incident{
+				ID: "incident_" + info.Workspace + "_" + label, WorkspaceID: info.Workspace, ProjectID: info.Project,
+				Label: label, Severity: severity, Status: "new", RepresentativeSessionID: info.ID,
+				SessionIDs: []string{info.ID}, CriticalStepSeq: critical, Confidence: f.Confidence,
+			})
 		}
-		a.Detections = append(a.Detections, detection{Label: f.RuleID, Confidence: f.Confidence, EvidenceRefs: evidence, CriticalStepSeq: critical})
-		if !slices.Contains(a.Labels, f.RuleID) {
-			a.Labels = append(a.Labels, f.RuleID)
-		}
-		if f.Confidence > a.Confidence {
-			a.Confidence = f.Confidence
-			a.RootCause = f.Message
-		}
-		if critical != nil && (a.CriticalStepSeq == nil || *critical < *a.CriticalStepSeq) {
-			a.CriticalStepSeq = critical
-		}
-		severity := "medium"
-		if f.Confidence >= incidentSeverityHigh {
-			severity = "high"
-		}
-		incidents = appendIncident(incidents, incident{
-			ID: "incident_" + info.Workspace + "_" + f.RuleID, WorkspaceID: info.Workspace, ProjectID: info.Project,
-			Label: f.RuleID, Severity: severity, Confidence: f.Confidence, TraceIDs: []string{info.ID},
-		})
+	}
+	if rc := rules.RootCause(res.Findings, info.UserGoal); rc != "" {
+		a.RootCause = &rc
 	}
 	return &analyzeResponse{Analysis: a, Incidents: incidents}
 }
 
-// appendIncident merges incidents of the same label, keeping the highest
-// severity and confidence.
-func appendIncident(incidents []incident, in incident) []incident {
-	for i := range incidents {
-		if incidents[i].ID == in.ID {
-			if in.Confidence > incidents[i].Confidence {
-				incidents[i].Confidence, incidents[i].Severity = in.Confidence, in.Severity
-			}
-			return incidents
-		}
+func nonNil(seqs []int64) []int64 {
+	if seqs == nil {
+		return []int64{}
 	}
-	return append(incidents, in)
+	return seqs
 }
 
 func seqPtr(seq int64) *int64 {

@@ -4,6 +4,7 @@
 package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -11,11 +12,11 @@ import (
 	"net/url"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
 )
 
@@ -28,15 +29,18 @@ const (
 
 const maxArtifactTypeLength = 64
 
-// artifactView is the "artifact" object of the upload response.
+// artifactView is the "artifact" object of the upload response: the
+// reference's fields, plus the SHA-256 and the URI the bytes are served at.
 type artifactView struct {
-	ArtifactID   string    `json:"artifact_id"`
-	TraceID      string    `json:"trace_id"`
-	StoragePath  string    `json:"storage_path"`
-	SizeBytes    int64     `json:"size_bytes"`
+	SessionID    string    `json:"session_id"`
+	WorkspaceID  string    `json:"workspace_id"`
+	ProjectID    string    `json:"project_id"`
 	ContentType  string    `json:"content_type"`
+	SizeBytes    int64     `json:"size_bytes"`
 	Filename     string    `json:"filename"`
-	ArtifactType string    `json:"artifact_type"`
+	ArtifactType *string   `json:"artifact_type"`
+	ArtifactID   string    `json:"artifact_id"`
+	StoragePath  string    `json:"storage_path"`
 	SHA256       string    `json:"sha256,omitempty"`
 	URI          string    `json:"uri"`
 	MetadataOnly bool      `json:"metadata_only"`
@@ -45,11 +49,11 @@ type artifactView struct {
 
 // artifactMetadata is the JSON body of a metadata-only upload.
 type artifactMetadata struct {
-	ContentType  string `json:"content_type"`
-	SizeBytes    int64  `json:"size_bytes"`
-	Filename     string `json:"filename"`
-	ArtifactType string `json:"artifact_type"`
-	ArtifactID   string `json:"artifact_id"`
+	ContentType  string          `json:"content_type"`
+	SizeBytes    json.RawMessage `json:"size_bytes"`
+	Filename     string          `json:"filename"`
+	ArtifactType string          `json:"artifact_type"`
+	ArtifactID   string          `json:"artifact_id"`
 }
 
 func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Request) {
@@ -62,39 +66,29 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 	if !ok {
 		return
 	}
-	mediaType, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	mediaType, _, _ := strings.Cut(req.Header.Get("Content-Type"), ";")
+	mediaType = strings.ToLower(strings.TrimSpace(mediaType))
 	meta := artifactstore.Meta{Project: project, TraceID: runID, CreatedAt: r.now().UTC()}
-	if mediaType == "application/json" {
-		body, ok := readBody(w, req, r.cfg.MaxEventsBodySize)
-		if !ok {
+	if mediaType == "" || mediaType == "application/json" {
+		if !r.readArtifactMetadata(w, req, &meta) {
 			return
 		}
-		var md artifactMetadata
-		if err := json.Unmarshal(body, &md); err != nil {
-			writeDetail(w, http.StatusBadRequest, "invalid JSON body")
-			return
-		}
-		mediaType = strings.ToLower(strings.TrimSpace(md.ContentType))
-		meta.ID, meta.Filename, meta.Type, meta.SizeBytes, meta.MetadataOnly = md.ArtifactID, md.Filename, md.ArtifactType, md.SizeBytes, true
-		if md.SizeBytes < 0 {
-			writeDetail(w, http.StatusBadRequest, "size_bytes must be >= 0")
-			return
-		}
+		mediaType = strings.ToLower(meta.ContentType)
 	} else {
 		meta.ID = req.Header.Get(headerArtifactID)
 		meta.Filename = req.Header.Get(headerFilename)
 		meta.Type = req.Header.Get(headerArtifactType)
 	}
 	if !slices.Contains(r.cfg.Artifacts.ContentTypes, mediaType) {
-		writeDetail(w, http.StatusUnsupportedMediaType, "unsupported artifact content type "+strconv.Quote(mediaType)+"; accepted: "+strings.Join(r.cfg.Artifacts.ContentTypes, ", "))
+		writeDetail(w, http.StatusUnsupportedMediaType, "unsupported artifact content-type: "+pythonQuote(mediaType))
 		return
 	}
 	meta.ContentType = mediaType
-	if !r.validateArtifactMeta(w, &meta) {
+	if !validateArtifactMeta(w, &meta) {
 		return
 	}
 	if meta.SizeBytes > r.cfg.Artifacts.MaxSize || req.ContentLength > r.cfg.Artifacts.MaxSize {
-		writeDetail(w, http.StatusRequestEntityTooLarge, "artifact exceeds "+strconv.FormatInt(r.cfg.Artifacts.MaxSize, 10)+" bytes")
+		writeDetail(w, http.StatusRequestEntityTooLarge, errArtifactTooLarge)
 		return
 	}
 
@@ -112,7 +106,7 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 		var tooLarge *http.MaxBytesError
 		switch {
 		case errors.Is(err, artifactstore.ErrTooLarge), errors.As(err, &tooLarge):
-			writeDetail(w, http.StatusRequestEntityTooLarge, "artifact exceeds "+strconv.FormatInt(r.cfg.Artifacts.MaxSize, 10)+" bytes")
+			writeDetail(w, http.StatusRequestEntityTooLarge, errArtifactTooLarge)
 			return
 		case err != nil:
 			r.writeError(w, err)
@@ -142,9 +136,41 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 	writeJSON(w, http.StatusCreated, map[string]artifactView{"artifact": view})
 }
 
+const errArtifactTooLarge = "artifact exceeds maximum size"
+
+// readArtifactMetadata reads a metadata-only upload, answering errors itself.
+func (r *promptetheusReceiver) readArtifactMetadata(w http.ResponseWriter, req *http.Request, meta *artifactstore.Meta) bool {
+	body, ok := readBody(w, req, r.cfg.MaxEventsBodySize)
+	if !ok {
+		return false
+	}
+	var md artifactMetadata
+	if len(bytes.TrimSpace(body)) > 0 {
+		if !json.Valid(body) {
+			writeDetail(w, http.StatusBadRequest, wire.ErrBadJSON.Error())
+			return false
+		}
+		if json.Unmarshal(body, &md) != nil {
+			writeDetail(w, http.StatusBadRequest, wire.ErrNotObject.Error())
+			return false
+		}
+	}
+	var size int64
+	if raw := bytes.TrimSpace(md.SizeBytes); len(raw) == 0 || bytes.ContainsAny(raw, ".eE\"") || json.Unmarshal(raw, &size) != nil || size < 0 {
+		// Only checked once the content type is known to be accepted.
+		size = -1
+	}
+	meta.ContentType, meta.SizeBytes, meta.MetadataOnly = strings.TrimSpace(md.ContentType), size, true
+	meta.ID, meta.Filename, meta.Type = md.ArtifactID, md.Filename, md.ArtifactType
+	return true
+}
+
 // validateArtifactMeta checks and completes the client's artifact fields.
-func (r *promptetheusReceiver) validateArtifactMeta(w http.ResponseWriter, meta *artifactstore.Meta) bool {
+func validateArtifactMeta(w http.ResponseWriter, meta *artifactstore.Meta) bool {
 	switch {
+	case meta.MetadataOnly && meta.SizeBytes < 0:
+		writeDetail(w, http.StatusRequestEntityTooLarge, "artifact size_bytes must be a non-negative integer")
+		return false
 	case meta.ID == "":
 		meta.ID = artifactstore.NewID()
 	case !artifactstore.ValidID(meta.ID):
@@ -153,9 +179,6 @@ func (r *promptetheusReceiver) validateArtifactMeta(w http.ResponseWriter, meta 
 	}
 	meta.Filename = artifactstore.SanitizeFilename(meta.Filename)
 	meta.Type = strings.TrimSpace(meta.Type)
-	if meta.Type == "" {
-		meta.Type = "upload"
-	}
 	if len(meta.Type) > maxArtifactTypeLength || strings.ContainsFunc(meta.Type, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
 		writeDetail(w, http.StatusBadRequest, "artifact type must be a short printable string")
 		return false
@@ -163,12 +186,22 @@ func (r *promptetheusReceiver) validateArtifactMeta(w http.ResponseWriter, meta 
 	return true
 }
 
+// pythonQuote quotes like Python's repr of a str, as the reference's
+// messages do.
+func pythonQuote(s string) string {
+	if strings.Contains(s, "'") && !strings.Contains(s, `"`) {
+		return `"` + s + `"`
+	}
+	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
+}
+
 func (r *promptetheusReceiver) artifactView(m *artifactstore.Meta) artifactView {
 	return artifactView{
-		ArtifactID: m.ID, TraceID: m.TraceID,
+		SessionID: m.TraceID, WorkspaceID: r.cfg.WorkspaceID, ProjectID: m.Project,
+		ContentType: m.ContentType, SizeBytes: m.SizeBytes, Filename: m.Filename, ArtifactType: nullable(m.Type),
+		ArtifactID:  m.ID,
 		StoragePath: path.Join("artifacts", r.cfg.WorkspaceID, m.TraceID, m.ID, m.Filename),
-		SizeBytes:   m.SizeBytes, ContentType: m.ContentType, Filename: m.Filename, ArtifactType: m.Type,
-		SHA256: m.SHA256, MetadataOnly: m.MetadataOnly, CreatedAt: m.CreatedAt,
+		SHA256:      m.SHA256, MetadataOnly: m.MetadataOnly, CreatedAt: m.CreatedAt,
 		URI: "/api/traces/" + url.PathEscape(m.TraceID) + "/artifacts/" + url.PathEscape(m.ID),
 	}
 }

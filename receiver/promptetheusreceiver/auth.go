@@ -4,10 +4,12 @@
 package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -30,16 +32,18 @@ type principal struct {
 
 func (p principal) may(project string) bool { return slices.Contains(p.projects, project) }
 
-// Authentication failures, answered 401 with these details.
-var (
-	errMissingCredentials = errors.New("missing bearer token")
-	errInvalidCredentials = errors.New("invalid credentials")
-)
+// errInvalidCredentials answers 401 for a missing or unknown credential, in
+// the reference's words.
+var errInvalidCredentials = errors.New("missing or invalid credential")
+
+// headerWorkspaceID narrows a console credential to one workspace.
+const headerWorkspaceID = "X-Promptetheus-Workspace-Id"
 
 // authenticator resolves bearer tokens: console tokens and JWTs first, then
 // project API keys, as the reference does. Secrets are held only as SHA-256
 // digests and compared in constant time.
 type authenticator struct {
+	workspace       string
 	apiKeys         []apiKey
 	consoleTokens   [][sha256.Size]byte
 	consoleProjects []string
@@ -52,7 +56,7 @@ type apiKey struct {
 }
 
 func newAuthenticator(cfg *Config, jwt *jwtVerifier) *authenticator {
-	a := &authenticator{jwt: jwt}
+	a := &authenticator{jwt: jwt, workspace: cfg.WorkspaceID}
 	projects := map[string]bool{}
 	for _, k := range cfg.APIKeys {
 		var d [sha256.Size]byte
@@ -77,22 +81,21 @@ func newAuthenticator(cfg *Config, jwt *jwtVerifier) *authenticator {
 	return a
 }
 
-// bearerToken extracts the token of an "Authorization: Bearer" header.
+// bearerToken extracts the token of an "Authorization: Bearer" header; like
+// the reference, a bare token without the scheme is accepted too.
 func bearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, found := strings.Cut(h, " ")
-	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	if scheme, token, found := strings.Cut(h, " "); found && strings.EqualFold(scheme, "Bearer") {
+		h = strings.TrimSpace(token)
 	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	return h, h != ""
 }
 
 // authenticate returns the caller of r, or an error for a 401.
 func (a *authenticator) authenticate(r *http.Request) (principal, error) {
 	token, ok := bearerToken(r)
 	if !ok {
-		return principal{}, errMissingCredentials
+		return principal{}, errInvalidCredentials
 	}
 	digest := sha256.Sum256([]byte(token))
 	// Every stored digest is compared, whatever matches, so the time taken
@@ -108,17 +111,22 @@ func (a *authenticator) authenticate(r *http.Request) (principal, error) {
 		}
 	}
 	switch {
-	case console == 1:
-		return principal{kind: principalConsole, projects: a.consoleProjects}, nil
 	case project != "":
 		return principal{kind: principalAPIKey, projects: []string{project}}, nil
+	case console == 1:
 	case a.jwt != nil && looksLikeJWT(token):
 		if err := a.jwt.verify(r.Context(), token); err != nil {
-			return principal{}, err
+			return principal{}, fmt.Errorf("%w: %w", errInvalidCredentials, err)
 		}
-		return principal{kind: principalConsole, projects: a.consoleProjects}, nil
+	default:
+		return principal{}, errInvalidCredentials
 	}
-	return principal{}, errInvalidCredentials
+	// A console credential asked for another workspace is no credential
+	// there (the reference answers 401, not 403).
+	if ws := cmp.Or(r.Header.Get(headerWorkspaceID), r.URL.Query().Get("workspace_id")); ws != "" && ws != a.workspace {
+		return principal{}, errInvalidCredentials
+	}
+	return principal{kind: principalConsole, projects: a.consoleProjects}, nil
 }
 
 func looksLikeJWT(token string) bool { return strings.Count(token, ".") == 2 }

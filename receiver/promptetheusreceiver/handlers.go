@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -32,7 +31,7 @@ func (r *promptetheusReceiver) authorize(w http.ResponseWriter, req *http.Reques
 		return principal{}, false
 	}
 	if consoleOnly && p.kind != principalConsole {
-		writeDetail(w, http.StatusForbidden, "this route requires console credentials")
+		writeDetail(w, http.StatusForbidden, "principal is not allowed for this endpoint")
 		return principal{}, false
 	}
 	return p, true
@@ -66,40 +65,45 @@ func (r *promptetheusReceiver) runProject(w http.ResponseWriter, req *http.Reque
 	return p.projects[0], false, true
 }
 
-// traceView is the "trace" object of the create response.
+// traceView is the "trace" object of the create response: the reference's
+// fields (null when not sent), plus whether the run was created implicitly
+// and its OTLP trace id.
 type traceView struct {
-	ID          string          `json:"id"`
+	UserGoal    *string         `json:"user_goal"`
+	Agent       *string         `json:"agent"`
+	Environment *string         `json:"environment"`
+	Metadata    json.RawMessage `json:"metadata"`
+	Tags        []string        `json:"tags"`
 	WorkspaceID string          `json:"workspace_id"`
 	ProjectID   string          `json:"project_id"`
-	UserGoal    string          `json:"user_goal"`
-	Agent       string          `json:"agent"`
-	Environment string          `json:"environment,omitempty"`
-	Metadata    json.RawMessage `json:"metadata,omitempty"`
-	Tags        []string        `json:"tags"`
-	Source      string          `json:"source,omitempty"`
-	CreatedAt   time.Time       `json:"created_at"`
+	Source      *string         `json:"source,omitempty"`
+	ID          string          `json:"id"`
 	Status      string          `json:"status"`
+	StartedAt   string          `json:"started_at"`
 	Implicit    bool            `json:"implicit"`
 	OTLPTraceID string          `json:"otlp_trace_id"`
 }
 
 func newTraceView(v *session.RunView) traceView {
-	tags := v.Info.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	status := "open"
+	status := "running"
 	if !v.FinalizedAt.IsZero() {
 		status = "finalized"
 	}
 	traceID := mapping.TraceID(v.Info.Project, v.Info.ID)
 	return traceView{
-		ID: v.Info.ID, WorkspaceID: v.Info.Workspace, ProjectID: v.Info.Project,
-		UserGoal: v.Info.UserGoal, Agent: v.Info.Agent, Environment: v.Info.Environment,
-		Metadata: v.Info.Metadata, Tags: tags, Source: v.Info.Source,
-		CreatedAt: v.CreatedAt.UTC(), Status: status, Implicit: v.Info.Implicit,
+		UserGoal: nullable(v.Info.UserGoal), Agent: nullable(v.Info.Agent), Environment: nullable(v.Info.Environment),
+		Metadata: v.Info.Metadata, Tags: v.Info.Tags, WorkspaceID: v.Info.Workspace, ProjectID: v.Info.Project,
+		Source: nullable(v.Info.Source), ID: v.Info.ID, Status: status,
+		StartedAt: v.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), Implicit: v.Info.Implicit,
 		OTLPTraceID: hex.EncodeToString(traceID[:]),
 	}
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func (r *promptetheusReceiver) handleCreate(w http.ResponseWriter, req *http.Request) {
@@ -142,10 +146,16 @@ func newRunID() string {
 	return "trace_" + hex.EncodeToString(b[:])
 }
 
+// appendResponse accounts for every event of a request.
+type appendResponse struct {
+	Accepted int         `json:"accepted"`
+	Rejected []rejection `json:"rejected"`
+}
+
 // rejection is one entry of "rejected" in the events response.
 type rejection struct {
 	Index          int     `json:"index"`
-	IdempotencyKey *string `json:"idempotency_key"`
+	IdempotencyKey *string `json:"idempotency_key,omitempty"`
 	Reason         string  `json:"reason"`
 }
 
@@ -166,6 +176,10 @@ func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Req
 	decoded, err := wire.DecodeEventBody(body)
 	if err != nil {
 		writeDetail(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if len(decoded.Events) == 0 {
+		writeJSON(w, http.StatusOK, appendResponse{Rejected: []rejection{}})
 		return
 	}
 	if len(decoded.Events) > r.cfg.MaxEventsPerBatch {
@@ -196,10 +210,7 @@ func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Req
 	}
 	r.telemetry.ReceiverPromptetheusEventsAccepted.Add(req.Context(), int64(res.Accepted))
 	r.telemetry.ReceiverPromptetheusEventsDuplicate.Add(req.Context(), int64(res.Duplicates))
-	out := struct {
-		Accepted int         `json:"accepted"`
-		Rejected []rejection `json:"rejected"`
-	}{Accepted: res.Accepted, Rejected: make([]rejection, 0, len(res.Rejected))}
+	out := appendResponse{Accepted: res.Accepted, Rejected: make([]rejection, 0, len(res.Rejected))}
 	for _, rej := range res.Rejected {
 		var key *string
 		if rej.IdempotencyKey != "" {

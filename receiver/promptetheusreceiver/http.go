@@ -62,7 +62,7 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, bo
 		writeDetail(w, http.StatusRequestEntityTooLarge, "request body exceeds "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes")
 		return nil, false
 	}
-	writeDetail(w, http.StatusBadRequest, "could not read request body: invalid or truncated encoding")
+	writeDetail(w, http.StatusBadRequest, "malformed gzip body")
 	return nil, false
 }
 

@@ -72,11 +72,11 @@ func (v *jwtVerifier) algorithms() []jose.SignatureAlgorithm {
 // verify returns nil for a valid token; its errors are safe to show.
 func (v *jwtVerifier) verify(ctx context.Context, token string) error {
 	if len(token) > maxJWTLength {
-		return errors.New("invalid console token: too long")
+		return errors.New("JWT is too long")
 	}
 	tok, err := jwt.ParseSigned(token, v.algorithms())
 	if err != nil {
-		return errors.New("invalid console token: unsupported or malformed JWT")
+		return errors.New("JWT is malformed or uses an unsupported algorithm")
 	}
 	key, err := v.key(ctx, tok)
 	if err != nil {
@@ -84,23 +84,23 @@ func (v *jwtVerifier) verify(ctx context.Context, token string) error {
 	}
 	var claims jwt.Claims
 	if err := tok.Claims(key, &claims); err != nil {
-		return errors.New("invalid console token: bad signature")
+		return errors.New("JWT signature is invalid")
 	}
 	if claims.Expiry == nil {
-		return errors.New("invalid console token: exp is required")
+		return errors.New("JWT has no exp")
 	}
 	if err := claims.ValidateWithLeeway(v.expected.WithTime(v.now()), v.cfg.Leeway); err != nil {
 		switch {
 		case errors.Is(err, jwt.ErrExpired):
-			return errors.New("invalid console token: expired")
+			return errors.New("JWT has expired")
 		case errors.Is(err, jwt.ErrNotValidYet), errors.Is(err, jwt.ErrIssuedInTheFuture):
-			return errors.New("invalid console token: not valid yet")
+			return errors.New("JWT is not valid yet")
 		case errors.Is(err, jwt.ErrInvalidAudience):
-			return errors.New("invalid console token: wrong audience")
+			return errors.New("JWT audience is not accepted")
 		case errors.Is(err, jwt.ErrInvalidIssuer):
-			return errors.New("invalid console token: wrong issuer")
+			return errors.New("JWT issuer is not accepted")
 		}
-		return errors.New("invalid console token")
+		return errors.New("JWT was rejected")
 	}
 	return nil
 }
@@ -122,7 +122,7 @@ func (v *jwtVerifier) key(ctx context.Context, tok *jwt.JSONWebToken) (any, erro
 			return k, nil
 		}
 	}
-	return nil, errors.New("invalid console token: unknown signing key")
+	return nil, errors.New("JWT signing key is unknown")
 }
 
 func (v *jwtVerifier) lookup(kid string) (any, bool) {

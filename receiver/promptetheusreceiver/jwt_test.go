@@ -80,14 +80,14 @@ func TestConsoleJWTMatrixHS256(t *testing.T) {
 		detail string
 	}{
 		{"valid", signHS(t, hsSecret, validClaims()), 200, ""},
-		{"expired", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Hour)) })), 401, "invalid console token: expired"},
-		{"not yet valid", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) })), 401, "invalid console token: not valid yet"},
-		{"wrong audience", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Audience = jwt.Audience{"anon"} })), 401, "invalid console token: wrong audience"},
-		{"wrong issuer", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Issuer = "https://evil.example" })), 401, "invalid console token: wrong issuer"},
-		{"no expiry", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Expiry = nil })), 401, "invalid console token: exp is required"},
-		{"wrong signature", signHS(t, hsSecret+"x", validClaims()), 401, "invalid console token: bad signature"},
-		{"alg none", unsignedToken(validClaims()), 401, "invalid console token: unsupported or malformed JWT"},
-		{"malformed", "a.b.c", 401, "invalid console token: unsupported or malformed JWT"},
+		{"expired", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Hour)) })), 401, "missing or invalid credential: JWT has expired"},
+		{"not yet valid", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.NotBefore = jwt.NewNumericDate(time.Now().Add(time.Hour)) })), 401, "missing or invalid credential: JWT is not valid yet"},
+		{"wrong audience", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Audience = jwt.Audience{"anon"} })), 401, "missing or invalid credential: JWT audience is not accepted"},
+		{"wrong issuer", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Issuer = "https://evil.example" })), 401, "missing or invalid credential: JWT issuer is not accepted"},
+		{"no expiry", signHS(t, hsSecret, mutate(func(c *jwt.Claims) { c.Expiry = nil })), 401, "missing or invalid credential: JWT has no exp"},
+		{"wrong signature", signHS(t, hsSecret+"x", validClaims()), 401, "missing or invalid credential: JWT signature is invalid"},
+		{"alg none", unsignedToken(validClaims()), 401, "missing or invalid credential: JWT is malformed or uses an unsupported algorithm"},
+		{"malformed", "a.b.c", 401, "missing or invalid credential: JWT is malformed or uses an unsupported algorithm"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,10 +134,10 @@ func TestConsoleJWTWithJWKS(t *testing.T) {
 			assert.Equal(t, 200, r.status, string(r.body))
 			r = s.post(t, "/api/traces/t1/analyze", signRS(t, other, "k1", validClaims()), "")
 			assert.Equal(t, 401, r.status)
-			assert.Equal(t, "invalid console token: bad signature", r.json(t)["detail"])
+			assert.Equal(t, "missing or invalid credential: JWT signature is invalid", r.json(t)["detail"])
 			r = s.post(t, "/api/traces/t1/analyze", signRS(t, key, "unknown", validClaims()), "")
 			assert.Equal(t, 401, r.status)
-			assert.Equal(t, "invalid console token: unknown signing key", r.json(t)["detail"])
+			assert.Equal(t, "missing or invalid credential: JWT signing key is unknown", r.json(t)["detail"])
 			// HS256 signed with the public key must not pass (algorithm confusion).
 			pub := strings.TrimSpace(string(body))
 			r = s.post(t, "/api/traces/t1/analyze", signHS(t, pub, validClaims()), "")

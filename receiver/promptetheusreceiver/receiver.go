@@ -135,6 +135,9 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 
 	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes(),
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
+			if status == http.StatusBadRequest {
+				msg = "malformed gzip body" // the decompressor refused the body
+			}
 			writeDetail(w, status, msg)
 		}))
 	if err != nil {

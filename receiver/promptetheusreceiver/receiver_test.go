@@ -144,9 +144,9 @@ func TestAuthentication(t *testing.T) {
 		status      int
 		detail      string
 	}{
-		{"missing", "", "/api/traces/t1/events", 401, "missing bearer token"},
-		{"unknown key", "pt_live_nope", "/api/traces/t1/events", 401, "invalid credentials"},
-		{"api key on analyze", testKey, "/api/traces/t1/analyze", 403, "this route requires console credentials"},
+		{"missing", "", "/api/traces/t1/events", 401, "missing or invalid credential"},
+		{"unknown key", "pt_live_nope", "/api/traces/t1/events", 401, "missing or invalid credential"},
+		{"api key on analyze", testKey, "/api/traces/t1/analyze", 403, "principal is not allowed for this endpoint"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestEventsBatchAccountsForEveryEvent(t *testing.T) {
 	require.Len(t, rejected, 3)
 	assert.Equal(t, map[string]any{"index": 1.0, "idempotency_key": "k1", "reason": "unknown event type"}, rejected[0])
 	assert.Equal(t, 2.0, rejected[1].(map[string]any)["index"])
-	assert.Equal(t, map[string]any{"index": 3.0, "idempotency_key": nil, "reason": "event must be a JSON object"}, rejected[2])
+	assert.Equal(t, map[string]any{"index": 3.0, "reason": "event must be a mapping"}, rejected[2], "no key, no idempotency_key field")
 	assert.Len(t, spansOf(s.sink), 2)
 
 	// The SDK replays the whole batch when unsure: nothing is emitted twice.
@@ -217,19 +217,24 @@ func TestMalformedBodies(t *testing.T) {
 		body    string
 		headers []string
 		status  int
+		detail  string
 	}{
-		{"bad json", `{"events": [`, nil, 400},
-		{"events not an array", `{"events": {}}`, nil, 400},
-		{"not an object", `[1,2]`, nil, 400},
-		{"oversize", `{"events":[` + strings.Repeat(" ", 2048) + `]}`, nil, 413},
-		{"bad gzip", "not gzip at all", []string{"Content-Encoding", "gzip"}, 400},
+		{"bad json", `{"events": [`, nil, 400, "malformed JSON body"},
+		{"not an object", `[1,2]`, nil, 400, "request body must be a JSON object"},
+		{"oversize", `{"events":[` + strings.Repeat(" ", 2048) + `]}`, nil, 413, "request body exceeds 1024 bytes"},
+		{"bad gzip", "not gzip at all", []string{"Content-Encoding", "gzip"}, 400, "malformed gzip body"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			r := s.post(t, "/api/traces/t1/events", testKey, c.body, c.headers...)
 			assert.Equal(t, c.status, r.status, string(r.body))
-			assert.NotEmpty(t, r.json(t)["detail"])
+			assert.Equal(t, c.detail, r.json(t)["detail"])
 		})
+	}
+	for _, body := range []string{``, `{}`, `{"events":[]}`, `{"events":{"not":"an event"}}`} {
+		r := s.post(t, "/api/traces/t1/events", testKey, body)
+		assert.Equal(t, 200, r.status, body)
+		assert.EqualValues(t, 0, r.json(t)["accepted"], body)
 	}
 	// A gzip bomb: small on the wire, over the limit once inflated.
 	var buf bytes.Buffer

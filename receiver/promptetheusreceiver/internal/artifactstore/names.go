@@ -26,28 +26,28 @@ func NewID() string {
 	return "artifact_" + hex.EncodeToString(b[:])
 }
 
-// SanitizeFilename keeps the base name of a client filename, without path
-// separators, control characters or leading dots, cut to a sane length.
+// SanitizeFilename keeps the base name of a client filename, as the
+// reference does: path separators and anything but letters, digits, '.',
+// '_' and '-' cannot survive, "", "." and ".." become "artifact.bin".
 func SanitizeFilename(name string) string {
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+	name = strings.TrimSpace(strings.ReplaceAll(name, `\`, "/"))
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		name = name[i+1:]
 	}
-	var b strings.Builder
-	for _, r := range name {
-		switch {
-		case r == utf8.RuneError, unicode.IsControl(r), r == ':', r == '"', r == '<', r == '>', r == '|', r == '?', r == '*':
-			b.WriteRune('_')
-		default:
-			b.WriteRune(r)
-		}
+	if name == "" || name == "." || name == ".." {
+		return defaultFilename
 	}
-	name = strings.TrimLeft(strings.TrimSpace(b.String()), ".")
+	name = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '.' || r == '_' || r == '-') {
+			return '_'
+		}
+		return r
+	}, name)
 	for len(name) > maxFilenameLength {
 		_, size := utf8.DecodeLastRuneInString(name)
 		name = name[:len(name)-size]
 	}
-	if name == "" {
-		return "artifact"
-	}
 	return name
 }
+
+const defaultFilename = "artifact.bin"

@@ -258,6 +258,10 @@ func (m *Manager) Append(ctx context.Context, info mapping.Run, events []Incomin
 	defer r.mu.Unlock()
 
 	p := m.plan(r, events)
+	if p.rec == nil && created {
+		m.drop(key, r) // nothing accepted: no run either
+		return p.result, nil
+	}
 	if p.rec != nil {
 		if p.finalize {
 			ctx = withTrajectory(ctx, r, p.rec.Steps)
