@@ -159,6 +159,15 @@ func TestAuthentication(t *testing.T) {
 	r := s.do(t, http.MethodPost, "/api/traces/t1/events", "", strings.NewReader(oneEvent), "Authorization", "Basic abc")
 	assert.Equal(t, 401, r.status)
 	assert.Empty(t, spansOf(s.sink), "nothing unauthenticated reaches the pipeline")
+
+	// Like the reference: a bare token without "Bearer" is accepted, and a
+	// console token asked for another workspace is no credential there.
+	r = s.do(t, http.MethodPost, "/api/traces/t1/events", "", strings.NewReader(oneEvent), "Authorization", testKey)
+	assert.Equal(t, 200, r.status)
+	r = s.post(t, "/api/traces/t1/analyze", testConsole, "", "X-Promptetheus-Workspace-Id", "ws_other")
+	assert.Equal(t, 401, r.status)
+	r = s.post(t, "/api/traces/t1/analyze", testConsole, "", "X-Promptetheus-Workspace-Id", "ws_dev")
+	assert.Equal(t, 200, r.status)
 }
 
 func TestAnotherProjectsRunIsForbidden(t *testing.T) {
