@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -73,14 +74,21 @@ func jaegerBinary(t testing.TB) string {
 	})
 }
 
-// freePort returns a free loopback port.
-func freePort(t testing.TB) int {
+// freePorts returns n distinct free loopback ports, all held open until
+// every one is chosen.
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
 }
+
+func freePort(t testing.TB) int { return freePorts(t, 1)[0] }
 
 func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
@@ -137,24 +145,38 @@ func tail(s string, n int) string {
 // waitHTTP polls url until it answers 200.
 func waitHTTP(t testing.TB, p *process, url string) {
 	t.Helper()
+	if err := waitReady(p, url); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// errPortTaken: the process found one of its ports taken (by a process of
+// another test package that picked the same free port meanwhile).
+var errPortTaken = errors.New("address already in use")
+
+func waitReady(p *process, url string) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-p.done:
+			p.done <- err // keep it for stop
 			b, _ := os.ReadFile(p.log)
-			t.Fatalf("process exited (%v) before %s answered:\n%s", err, url, tail(string(b), 4000))
+			if strings.Contains(string(b), "address already in use") {
+				return errPortTaken
+			}
+			return fmt.Errorf("process exited (%v) before %s answered:\n%s", err, url, tail(string(b), 4000))
 		default:
 		}
 		resp, err := http.Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("%s did not answer in time", url)
+	return fmt.Errorf("%s did not answer in time", url)
 }
 
 // jaeger is a Jaeger v2 all-in-one on free loopback ports.
@@ -162,22 +184,49 @@ type jaeger struct {
 	*process
 	otlpGRPC string
 	query    string
+	health   string
+	env      []string
+	config   string
 }
 
-func startJaeger(t testing.TB) *jaeger {
+// startJaeger starts Jaeger with in-memory storage.
+func startJaeger(t testing.TB) *jaeger { return startJaegerWith(t, "") }
+
+// startJaegerWith keeps spans in Badger under badgerDir when it is set, so
+// they survive a restart.
+func startJaegerWith(t testing.TB, badgerDir string) *jaeger {
 	t.Helper()
-	j := &jaeger{otlpGRPC: addr(freePort(t)), query: addr(freePort(t))}
-	health := addr(freePort(t))
-	env := []string{
-		"JAEGER_OTLP_GRPC=" + j.otlpGRPC,
-		"JAEGER_OTLP_HTTP=" + addr(freePort(t)),
-		"JAEGER_QUERY_HTTP=" + j.query,
-		"JAEGER_QUERY_GRPC=" + addr(freePort(t)),
-		"JAEGER_HEALTH_HTTP=" + health,
+	for attempt := 0; ; attempt++ {
+		ports := freePorts(t, 5)
+		j := &jaeger{otlpGRPC: addr(ports[0]), query: addr(ports[1]), health: addr(ports[2])}
+		j.env = []string{
+			"JAEGER_OTLP_GRPC=" + j.otlpGRPC,
+			"JAEGER_OTLP_HTTP=" + addr(ports[3]),
+			"JAEGER_QUERY_HTTP=" + j.query,
+			"JAEGER_QUERY_GRPC=" + addr(ports[4]),
+			"JAEGER_HEALTH_HTTP=" + j.health,
+		}
+		j.config = filepath.Join(repoRoot(t), "internal", "tools", "jaeger", "config.yaml")
+		if badgerDir != "" {
+			j.env = append(j.env, "JAEGER_BADGER_DIR="+badgerDir)
+			j.config = filepath.Join(repoRoot(t), "internal", "tools", "jaeger", "config-badger.yaml")
+		}
+		j.process = start(t, "jaeger", j.env, jaegerBinary(t), "--config", j.config)
+		err := waitReady(j.process, "http://"+j.health+"/status")
+		if err == nil {
+			return j
+		}
+		if !errors.Is(err, errPortTaken) || attempt == 2 {
+			t.Fatal(err)
+		}
 	}
-	j.process = start(t, "jaeger", env, jaegerBinary(t), "--config", filepath.Join(repoRoot(t), "internal", "tools", "jaeger", "config.yaml"))
-	waitHTTP(t, j.process, "http://"+health+"/status")
-	return j
+}
+
+// restart starts the process again on the same ports and storage.
+func (j *jaeger) restart(t testing.TB) {
+	t.Helper()
+	j.process = start(t, "jaeger", j.env, jaegerBinary(t), "--config", j.config)
+	waitHTTP(t, j.process, "http://"+j.health+"/status")
 }
 
 // jaegerSpan is a span as Jaeger's query API returns it.
@@ -286,10 +335,11 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 	if opts.dataDir == "" {
 		opts.dataDir = t.TempDir()
 	}
+	ports := freePorts(t, 2)
 	if opts.apiPort == 0 {
-		opts.apiPort = freePort(t)
+		opts.apiPort = ports[0]
 	}
-	c := &collector{api: addr(opts.apiPort), metrics: addr(freePort(t)), dataDir: opts.dataDir}
+	c := &collector{api: addr(opts.apiPort), metrics: addr(ports[1]), dataDir: opts.dataDir}
 	var exporterYAML strings.Builder
 	var names []string
 	for name, body := range opts.exporters {
@@ -347,9 +397,15 @@ service:
 		portOf(c.metrics), processors, strings.Join(names, ", "))
 	c.config = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
+	c.restart(t)
+	return c
+}
+
+// restart starts the collector again on the same config, ports and data.
+func (c *collector) restart(t testing.TB) {
+	t.Helper()
 	c.process = start(t, "collector", nil, collectorBinary(t), "--config", c.config)
 	waitHTTP(t, c.process, "http://"+c.api+"/health")
-	return c
 }
 
 func portOf(a string) int {
