@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e fuzz lint fmt generate generate-distribution generate-metadata clean
 
 all: build
 
@@ -37,6 +37,24 @@ test: build jaeger ## Unit, golden, contract and end-to-end tests.
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
+
+# Fuzz targets: every decoder and mapper that reads user input. CI runs each
+# for FUZZTIME; run longer locally, e.g. `make fuzz FUZZTIME=10m`.
+FUZZTIME ?= 10s
+FUZZ_TARGETS := \
+	FuzzDecodeEvent:./internal/wire \
+	FuzzDecodeEventBody:./internal/wire \
+	FuzzDecodeCreateRun:./internal/wire \
+	FuzzMapEvent:./internal/mapping \
+	FuzzArtifactNames:./receiver/promptetheusreceiver/internal/artifactstore \
+	FuzzJWTVerify:./receiver/promptetheusreceiver \
+	FuzzUserRuleCondition:./processor/promptetheusprocessor
+
+fuzz: ## Run every fuzz target for FUZZTIME.
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  name=$${t%%:*}; pkg=$${t#*:}; echo "== $$name ($$pkg)"; \
+	  $(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 lint: ## gofmt and go vet.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)

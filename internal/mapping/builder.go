@@ -117,7 +117,7 @@ func (b *Builder) newEventSpan(ev *wire.Event, name string, id pcommon.SpanID) p
 	span.SetTraceID(b.traceID)
 	span.SetSpanID(id)
 	span.SetParentSpanID(b.parentOf(ev))
-	span.SetName(name)
+	span.SetName(b.attrs.cut(name)) // names hold client strings (tool, model)
 	span.SetKind(ptrace.SpanKindInternal)
 	ts := pcommon.NewTimestampFromTime(ev.Timestamp)
 	span.SetStartTimestamp(ts)
@@ -146,7 +146,7 @@ func (b *Builder) AddRoot(sum *Summary, createdAt time.Time, finalizedBy string)
 	if agent == "" {
 		span.SetName(conventions.OperationInvokeAgent)
 	} else {
-		span.SetName(conventions.OperationInvokeAgent + " " + agent)
+		span.SetName(b.attrs.cut(conventions.OperationInvokeAgent + " " + agent))
 	}
 	span.SetKind(ptrace.SpanKindInternal)
 	start, end := sum.Start, sum.End

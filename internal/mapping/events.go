@@ -147,7 +147,7 @@ func (b *Builder) addDOMSnapshot(ev *wire.Event, p *wire.DOMSnapshot, id pcommon
 func (b *Builder) addReplay(ev *wire.Event, p *wire.ReplayArtifact, id pcommon.SpanID) {
 	span := b.newEventSpan(ev, conventions.SpanNameArtifactPrefix+nonEmpty(p.ArtifactType, ev.Type), id)
 	attrs := span.Attributes()
-	attrs.PutStr(conventions.AttrArtifactType, nonEmpty(p.ArtifactType, ev.Type))
+	b.attrs.putStr(attrs, conventions.AttrArtifactType, nonEmpty(p.ArtifactType, ev.Type))
 	b.attrs.putStr(attrs, conventions.AttrArtifactID, p.ArtifactID)
 	b.attrs.putStr(attrs, conventions.AttrArtifactPath, p.StoragePath)
 	b.attrs.putStr(attrs, conventions.AttrReplayStarted, p.StartedAt)
@@ -368,7 +368,7 @@ func (b *Builder) AddArtifact(a *Artifact) {
 	span.SetTraceID(b.traceID)
 	span.SetSpanID(ArtifactSpanID(b.run.Project, b.run.ID, a.ID))
 	span.SetParentSpanID(b.rootID)
-	span.SetName(conventions.SpanNameArtifactPrefix + nonEmpty(a.Type, "upload"))
+	span.SetName(b.attrs.cut(conventions.SpanNameArtifactPrefix + nonEmpty(a.Type, "upload")))
 	span.SetKind(ptrace.SpanKindInternal)
 	ts := pcommon.NewTimestampFromTime(a.UploadedAt)
 	span.SetStartTimestamp(ts)

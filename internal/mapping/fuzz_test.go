@@ -1,0 +1,89 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package mapping
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
+)
+
+// FuzzMapEvent maps any event that validates and checks the spans: ids
+// never zero, strings within the limit and valid UTF-8 (the OTLP protobuf
+// a backend decodes), payload depth and arrays bounded.
+func FuzzMapEvent(f *testing.F) {
+	inputs, _ := filepath.Glob(filepath.Join("testdata", "*.json"))
+	for _, in := range inputs {
+		body, err := os.ReadFile(in)
+		if err != nil {
+			f.Fatal(err)
+		}
+		var c goldenCase
+		if err := json.Unmarshal(body, &c); err != nil {
+			f.Fatal(err)
+		}
+		for _, e := range c.Events {
+			f.Add([]byte(e), uint8(16))
+		}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, limit uint8) {
+		ev, err := wire.DecodeEvent(raw, "run")
+		if err != nil {
+			return
+		}
+		// The limit applies to client strings; our fixed names (event types,
+		// operation names) are shorter than 32 bytes.
+		cfg := Config{CaptureContent: true, MaxAttributeLength: int(limit) + 32, MaxArrayLength: 4}
+		run := Run{Project: "p", ID: "run", Agent: "a", Metadata: ev.Metadata}
+		b := NewBuilder(&cfg, &run)
+		pending := NewPending()
+		b.Add(&ev, raw, &pending, false)
+		b.FlushPending(&pending, run.ID)
+		sum := NewSummary()
+		sum.Count(&ev)
+		sum.Widen(b)
+		b.AddRoot(&sum, time.Unix(0, 0), "analyze")
+
+		td := b.Traces()
+		body, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(body); err != nil {
+			t.Fatalf("a backend could not decode our spans: %v", err)
+		}
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := 0; i < spans.Len(); i++ {
+			s := spans.At(i)
+			if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() {
+				t.Fatalf("zero id on %q", s.Name())
+			}
+			if len(s.Name()) > cfg.MaxAttributeLength {
+				t.Fatalf("span name of %d bytes", len(s.Name()))
+			}
+			s.Attributes().Range(func(k string, v pcommon.Value) bool {
+				switch v.Type() {
+				case pcommon.ValueTypeStr:
+					if len(v.Str()) > cfg.MaxAttributeLength {
+						t.Fatalf("%s is %d bytes, over %d", k, len(v.Str()), cfg.MaxAttributeLength)
+					}
+				case pcommon.ValueTypeSlice:
+					if v.Slice().Len() > cfg.MaxArrayLength {
+						t.Fatalf("%s has %d items", k, v.Slice().Len())
+					}
+				case pcommon.ValueTypeMap:
+					t.Fatalf("%s: nested maps are flattened or rendered as JSON", k)
+				}
+				return true
+			})
+		}
+	})
+}

@@ -1,0 +1,92 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package wire
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+)
+
+// seedEvents adds the contract's event samples to a fuzz corpus.
+func seedEvents(f *testing.F) {
+	for _, name := range []string{"schema_parity_events.json", "schema_parity_samples.json"} {
+		body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "promptetheus-contract", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		var events []json.RawMessage
+		if err := json.Unmarshal(body, &events); err != nil {
+			f.Fatal(err)
+		}
+		for _, e := range events {
+			f.Add([]byte(e))
+		}
+	}
+	f.Add([]byte(`{"type":"llm_call","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":2,"idempotency_key":"k","payload":{"model":"gpt-5","input_tokens":1}}`))
+	f.Add([]byte(`{"type":"tool_call","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1e3,"idempotency_key":"k","payload":{"arguments":{"a":[1,{"b":null}]}}}`))
+}
+
+// FuzzDecodeEvent: any input is either a valid event whose fields hold the
+// contract's invariants, or an InvalidEventError; never a panic.
+func FuzzDecodeEvent(f *testing.F) {
+	seedEvents(f)
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := DecodeEvent(raw, "run")
+		if err != nil {
+			var invalidErr *InvalidEventError
+			if !errors.As(err, &invalidErr) || invalidErr.Reason == "" {
+				t.Fatalf("error without a reason: %v", err)
+			}
+			return
+		}
+		switch {
+		case ev.Seq < 0, ev.IdempotencyKey == "", len(ev.IdempotencyKey) > MaxIdempotencyKeyLength:
+			t.Fatalf("accepted a bad envelope: %+v", ev)
+		case !utf8.ValidString(ev.IdempotencyKey) || !utf8.ValidString(ev.SpanID) || !utf8.ValidString(ev.ParentID):
+			t.Fatalf("accepted invalid UTF-8: %+v", ev)
+		case ev.SessionID != "run", ev.Payload == nil:
+			t.Fatalf("incomplete event: %+v", ev)
+		case ev.Timestamp.Before(minTimestamp) || ev.Timestamp.After(maxTimestamp):
+			t.Fatalf("timestamp out of range: %v", ev.Timestamp)
+		}
+	})
+}
+
+// FuzzDecodeEventBody: a body is refused with a known error or split into
+// raw events, never a panic.
+func FuzzDecodeEventBody(f *testing.F) {
+	f.Add([]byte(`{"events":[{"type":"user_message"}]}`))
+	f.Add([]byte(`{"events":null}`))
+	f.Add([]byte(`[{}]`))
+	f.Add([]byte(``))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		b, err := DecodeEventBody(body)
+		if err != nil && !errors.Is(err, ErrBadJSON) && !errors.Is(err, ErrNotObject) {
+			t.Fatalf("unexpected error %v", err)
+		}
+		if err == nil && b.Bare && len(b.Events) != 1 {
+			t.Fatalf("a bare body holds one event, got %d", len(b.Events))
+		}
+	})
+}
+
+// FuzzDecodeCreateRun: an accepted create never carries an id that could
+// escape a path or a storage key.
+func FuzzDecodeCreateRun(f *testing.F) {
+	f.Add([]byte(`{"id":"trace_1","user_goal":"g","agent":"a","tags":["x"],"metadata":{"k":1}}`))
+	f.Add([]byte(`{"id":"../x"}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c, err := DecodeCreateRun(body)
+		if err != nil || c.ID == "" {
+			return
+		}
+		if ValidateRunID(c.ID) != nil {
+			t.Fatalf("accepted an invalid id %q", c.ID)
+		}
+	})
+}

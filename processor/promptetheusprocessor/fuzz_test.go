@@ -1,0 +1,34 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package promptetheusprocessor
+
+import (
+	"testing"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
+)
+
+// FuzzUserRuleCondition: any condition in a config either parses or fails
+// validation with a message; none panics the collector at start-up.
+func FuzzUserRuleCondition(f *testing.F) {
+	for _, c := range []string{
+		`span.attributes["gen_ai.operation.name"] == "execute_tool"`,
+		`span.end_time_unix_nano - span.start_time_unix_nano > 10000000000`,
+		`IsMatch(span.name, "^chat ")`,
+		`attributes["x"] ==`, `((((`, `span.attributes[`,
+	} {
+		f.Add(c)
+	}
+	f.Fuzz(func(t *testing.T, condition string) {
+		cfg := createDefaultConfig().(*Config)
+		cfg.UserRules = []UserRuleConfig{{ID: "r", Severity: rules.SeverityLow, Condition: condition}}
+		err := cfg.Validate()
+		_, perr := parseCondition(condition, component.TelemetrySettings{})
+		if condition != "" && (perr == nil) != (err == nil) {
+			t.Fatalf("validation and parsing disagree on %q: %v / %v", condition, err, perr)
+		}
+	})
+}
