@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e fuzz lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e reliability fuzz lint fmt generate generate-distribution generate-metadata clean
 
 all: build
 
@@ -37,6 +37,15 @@ test: build jaeger ## Unit, golden, contract and end-to-end tests.
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
+
+# The reliability suite: a steady load with a backend outage and a SIGKILL
+# of the collector in the middle; prints a summary table (docs/reliability.md).
+AGENTS   ?= 20
+RATE     ?= 200
+DURATION ?= 2m
+reliability: build jaeger ## Load, outage and crash; nothing acknowledged may be lost.
+	$(GO) test -tags reliability -count=1 -timeout 60m -run TestReliabilitySuite -v ./e2e/ \
+	  -args -agents=$(AGENTS) -rate=$(RATE) -duration=$(DURATION)
 
 # Fuzz targets: every decoder and mapper that reads user input. CI runs each
 # for FUZZTIME; run longer locally, e.g. `make fuzz FUZZTIME=10m`.

@@ -36,6 +36,7 @@ type Client struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	gzipMin     int
+	onRetry     func(error)
 }
 
 // Option configures a Client.
@@ -48,6 +49,9 @@ func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h
 func WithRetries(attempts int, base, maxBackoff time.Duration) Option {
 	return func(c *Client) { c.maxAttempts, c.backoffBase, c.backoffMax = max(attempts, 1), base, maxBackoff }
 }
+
+// WithOnRetry calls f with the error of every attempt that will be retried.
+func WithOnRetry(f func(error)) Option { return func(c *Client) { c.onRetry = f } }
 
 // WithGzipThreshold gzips bodies of at least n bytes (the SDK uses 1024).
 func WithGzipThreshold(n int) Option { return func(c *Client) { c.gzipMin = n } }
@@ -337,6 +341,9 @@ func (c *Client) retry(ctx context.Context, attempt func() error) error {
 		}
 		if n == c.maxAttempts-1 {
 			break
+		}
+		if c.onRetry != nil {
+			c.onRetry(err)
 		}
 		select {
 		case <-ctx.Done():

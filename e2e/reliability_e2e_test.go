@@ -114,10 +114,11 @@ func (s *stream) verify(t *testing.T, j *jaeger) {
 	}
 }
 
-func reliabilityClient(c *collector) *client.Client {
-	// Patient enough to span a restart of the collector.
-	return client.New("http://"+c.api, "pt_dev_key", client.WithRetries(60, 50*time.Millisecond, 500*time.Millisecond),
-		client.WithHTTPClient(&http.Client{Timeout: 5 * time.Second}))
+// reliabilityClient is patient enough to span a restart of the collector.
+func reliabilityClient(c *collector, opts ...client.Option) *client.Client {
+	opts = append([]client.Option{client.WithRetries(60, 50*time.Millisecond, 500*time.Millisecond),
+		client.WithHTTPClient(&http.Client{Timeout: 5 * time.Second})}, opts...)
+	return client.New("http://"+c.api, "pt_dev_key", opts...)
 }
 
 // TestE2ECrashRestartLosesNothing kills the collector with SIGKILL in the
