@@ -274,4 +274,3 @@ func (r *rssSampler) max() float64 {
 	defer r.mu.Unlock()
 	return slices.Max(append([]float64{0}, r.samples...))
 }
-
