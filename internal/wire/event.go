@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -73,25 +74,44 @@ func invalid(format string, args ...any) error {
 
 // envelope keeps every field raw so that each problem gets its own reason.
 type envelope struct {
-	Type           json.RawMessage `json:"type"`
-	SessionID      json.RawMessage `json:"session_id"`
-	Timestamp      json.RawMessage `json:"timestamp"`
-	Seq            json.RawMessage `json:"seq"`
-	IdempotencyKey json.RawMessage `json:"idempotency_key"`
-	Payload        json.RawMessage `json:"payload"`
-	Metadata       json.RawMessage `json:"metadata"`
-	SpanID         json.RawMessage `json:"span_id"`
-	ParentID       json.RawMessage `json:"parent_id"`
+	Type, SessionID, Timestamp, Seq, IdempotencyKey json.RawMessage
+	Payload, Metadata, SpanID, ParentID             json.RawMessage
+}
+
+// set records one field; the last of duplicate keys wins, as in Python.
+func (e *envelope) set(key string, value []byte) {
+	switch key {
+	case "type":
+		e.Type = value
+	case "session_id":
+		e.SessionID = value
+	case "timestamp":
+		e.Timestamp = value
+	case "seq":
+		e.Seq = value
+	case "idempotency_key":
+		e.IdempotencyKey = value
+	case "payload":
+		e.Payload = value
+	case "metadata":
+		e.Metadata = value
+	case "span_id":
+		e.SpanID = value
+	case "parent_id":
+		e.ParentID = value
+	}
 }
 
 // DecodeEvent validates one event. runID is the run of the request path: it
 // replaces the event's own session_id, as the reference server does. Checks
 // run in the reference's order and answer with its messages.
 func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
-	var env envelope
-	if !isObject(raw) || json.Unmarshal(raw, &env) != nil {
+	raw = bytes.TrimSpace(raw)
+	if !validObject(raw) {
 		return Event{}, invalid("event must be a mapping")
 	}
+	var env envelope
+	eachField(raw, env.set)
 	var missing []string
 	for _, f := range []struct {
 		name string
@@ -161,8 +181,8 @@ func isObject(raw json.RawMessage) bool {
 
 // nonEmptyString decodes an envelope string field.
 func nonEmptyString(field string, raw json.RawMessage, maxLen int) (string, error) {
-	var s string
-	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	s, ok := rawString(raw)
+	if !ok {
 		return "", invalid("event.%s must be a string", field)
 	}
 	switch {
@@ -176,19 +196,32 @@ func nonEmptyString(field string, raw json.RawMessage, maxLen int) (string, erro
 	return s, nil
 }
 
-func decodeSeq(raw json.RawMessage) (int64, error) {
-	// json.Number would also take "3", a string, and 1.0 is a float in the
-	// reference: only a bare integer is a seq.
+// rawString reads a JSON string value. Strings without escapes, the common
+// case, are taken as they are, without a second pass of the JSON decoder
+// (the envelope decode already checked the syntax).
+func rawString(raw json.RawMessage) (string, bool) {
 	raw = bytes.TrimSpace(raw)
-	var n json.Number
-	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) || json.Unmarshal(raw, &n) != nil {
-		return 0, invalid("event.seq must be an integer")
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
 	}
-	seq, err := n.Int64()
-	if err != nil {
-		if strings.HasPrefix(n.String(), "-") {
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	return s, json.Unmarshal(raw, &s) == nil
+}
+
+func decodeSeq(raw json.RawMessage) (int64, error) {
+	// Only a bare integer is a seq: not "3" (a string), not 1.0 (a float in
+	// the reference) and not 1e3.
+	raw = bytes.TrimSpace(raw)
+	if len(raw) > 0 && raw[0] == '-' {
+		if _, err := strconv.ParseFloat(string(raw), 64); err == nil {
 			return 0, invalid("event.seq must be >= 0")
 		}
+	}
+	seq, err := strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
 		return 0, invalid("event.seq must be an integer")
 	}
 	if seq < 0 {
@@ -205,8 +238,8 @@ var (
 )
 
 func decodeTimestamp(raw json.RawMessage) (time.Time, error) {
-	var s string
-	if raw = bytes.TrimSpace(raw); len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	s, ok := rawString(raw)
+	if !ok {
 		return time.Time{}, invalid("event.timestamp must be a string")
 	}
 	ts, err := ParseTimestamp(s)

@@ -4,6 +4,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -87,6 +88,51 @@ func FuzzDecodeCreateRun(f *testing.F) {
 		}
 		if ValidateRunID(c.ID) != nil {
 			t.Fatalf("accepted an invalid id %q", c.ID)
+		}
+	})
+}
+
+// FuzzScanner checks the zero-copy scanner against encoding/json: the same
+// fields of an object, the same elements of an array.
+func FuzzScanner(f *testing.F) {
+	f.Add([]byte(`{"a":1,"b":[1,{"c":"}"}],"d":"x\"y","a":{"z":null}}`))
+	f.Add([]byte(`[ 1 , "a" , {"b" : [ ] } , -2.5e3, true ]`))
+	f.Add([]byte(`{"\u0074ype":"t"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		b = bytes.TrimSpace(b)
+		if !json.Valid(b) || len(b) == 0 {
+			return
+		}
+		switch b[0] {
+		case '{':
+			var want map[string]json.RawMessage
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]json.RawMessage{}
+			eachField(b, func(k string, v []byte) { got[k] = v })
+			if len(got) != len(want) {
+				t.Fatalf("%d fields, want %d", len(got), len(want))
+			}
+			for k, v := range want {
+				if !bytes.Equal(bytes.TrimSpace(got[k]), bytes.TrimSpace(v)) {
+					t.Fatalf("field %q: %q, want %q", k, got[k], v)
+				}
+			}
+		case '[':
+			var want []json.RawMessage
+			if err := json.Unmarshal(b, &want); err != nil {
+				t.Fatal(err)
+			}
+			got := elements(b)
+			if len(got) != len(want) {
+				t.Fatalf("%d elements, want %d", len(got), len(want))
+			}
+			for i := range want {
+				if !bytes.Equal(got[i], bytes.TrimSpace(want[i])) {
+					t.Fatalf("element %d: %q, want %q", i, got[i], want[i])
+				}
+			}
 		}
 	})
 }

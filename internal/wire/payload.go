@@ -6,6 +6,7 @@ package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wi
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 )
 
@@ -203,41 +204,59 @@ var payloadDecoders = map[string]func(json.RawMessage) (any, error){
 	TypeMetric: decodeAs[Metric](TypeMetric),
 }
 
+// llmCallWire keeps the fields the reference checks raw, for one decode.
+type llmCallWire struct {
+	Model        json.RawMessage `json:"model"`
+	PromptRef    string          `json:"prompt_ref"`
+	MessagesRef  string          `json:"messages_ref"`
+	InputTokens  json.RawMessage `json:"input_tokens"`
+	OutputTokens json.RawMessage `json:"output_tokens"`
+	LatencyMS    *float64        `json:"latency_ms"`
+	Prompt       json.RawMessage `json:"prompt"`
+	Messages     json.RawMessage `json:"messages"`
+}
+
 // decodeLLMCall checks an llm_call as the reference does: references only,
 // a non-empty model, integer token counts.
 func decodeLLMCall(raw json.RawMessage) (any, error) {
-	var raws map[string]json.RawMessage
-	_ = json.Unmarshal(raw, &raws)
+	w, err := decodePayload[llmCallWire](TypeLLMCall, raw)
+	if err != nil {
+		return nil, err
+	}
 	var forbidden []string
-	for _, f := range []string{"prompt", "messages"} {
-		if _, ok := raws[f]; ok {
-			forbidden = append(forbidden, f)
-		}
+	if w.Prompt != nil {
+		forbidden = append(forbidden, "prompt")
+	}
+	if w.Messages != nil {
+		forbidden = append(forbidden, "messages")
 	}
 	if len(forbidden) > 0 {
 		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw %s", strings.Join(forbidden, ", "))
 	}
-	var model string
-	if m := bytes.TrimSpace(raws["model"]); len(m) == 0 || m[0] != '"' || json.Unmarshal(m, &model) != nil {
+	model, ok := rawString(w.Model)
+	if !ok {
 		return nil, invalid("llm_call.payload.model must be a string")
 	}
 	if strings.TrimSpace(model) == "" {
 		return nil, invalid("llm_call.payload.model must be nonempty")
 	}
-	for _, f := range []string{"input_tokens", "output_tokens"} {
-		if v, ok := raws[f]; ok {
-			var n int64
-			if isNull(v) || bytes.ContainsAny(v, ".eE") || json.Unmarshal(v, &n) != nil {
-				return nil, invalid("llm_call.payload.%s must be an integer", f)
-			}
-			if n < 0 {
-				return nil, invalid("llm_call.payload.%s must be >= 0", f)
-			}
+	p := &LLMCall{Model: model, PromptRef: w.PromptRef, MessagesRef: w.MessagesRef, LatencyMS: w.LatencyMS}
+	for _, f := range []struct {
+		name string
+		raw  json.RawMessage
+		dst  **int64
+	}{{"input_tokens", w.InputTokens, &p.InputTokens}, {"output_tokens", w.OutputTokens, &p.OutputTokens}} {
+		if f.raw == nil {
+			continue
 		}
-	}
-	p, err := decodePayload[LLMCall](TypeLLMCall, raw)
-	if err != nil {
-		return nil, err
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(f.raw)), 10, 64)
+		if err != nil {
+			return nil, invalid("llm_call.payload.%s must be an integer", f.name)
+		}
+		if n < 0 {
+			return nil, invalid("llm_call.payload.%s must be >= 0", f.name)
+		}
+		*f.dst = &n
 	}
 	if p.LatencyMS != nil && (!finite(*p.LatencyMS) || *p.LatencyMS < 0) {
 		return nil, invalid("llm_call.payload.latency_ms must be >= 0")

@@ -29,41 +29,48 @@ type EventBody struct {
 // them, so that each event can be accepted or rejected on its own. Like the
 // reference, {"events": x} with x not an array is a batch of one.
 func DecodeEventBody(body []byte) (EventBody, error) {
-	obj, err := decodeObject(body)
-	if err != nil || obj == nil {
-		return EventBody{}, err
+	body = bytes.TrimSpace(body)
+	switch {
+	case len(body) == 0:
+		return EventBody{}, nil
+	case !json.Valid(body):
+		return EventBody{}, ErrBadJSON
+	case body[0] != '{':
+		return EventBody{}, ErrNotObject
 	}
-	events, isBatch := obj["events"]
-	if !isBatch {
-		if len(obj) == 0 {
-			return EventBody{}, nil
+	var events []byte
+	fields := 0
+	eachField(body, func(key string, value []byte) {
+		fields++
+		if key == "events" {
+			events = value
 		}
-		return EventBody{Events: []json.RawMessage{bytes.TrimSpace(body)}, Bare: true}, nil
-	}
-	var list []json.RawMessage
-	if err := json.Unmarshal(events, &list); err != nil || bytes.TrimSpace(events)[0] != '[' {
+	})
+	switch {
+	case events != nil && events[0] == '[':
+		return EventBody{Events: elements(events)}, nil
+	case events != nil:
 		return EventBody{Events: []json.RawMessage{events}}, nil
+	case fields == 0:
+		return EventBody{}, nil
 	}
-	return EventBody{Events: list}, nil
+	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
 }
 
-// decodeObject decodes a JSON object body; an empty body is no object.
-func decodeObject(body []byte) (map[string]json.RawMessage, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, nil
+// decodeObjectInto decodes a JSON object body into v, telling bad JSON from
+// JSON that is not an object.
+func decodeObjectInto(body []byte, v any) error {
+	err := json.Unmarshal(body, v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case body[0] != '{' && json.Valid(body):
+		return ErrNotObject
+	case errors.As(err, &typeErr):
+		return typeErr // a field of the wrong type, reported by the caller
 	}
-	if !json.Valid(body) {
-		return nil, ErrBadJSON
-	}
-	if body[0] != '{' {
-		return nil, ErrNotObject
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil {
-		return nil, ErrBadJSON
-	}
-	return obj, nil
+	return ErrBadJSON
 }
 
 // CreateRun is the body of POST /api/traces.
@@ -91,18 +98,16 @@ const (
 // DecodeCreateRun decodes and validates a create body. Every field is
 // optional: an empty body creates a run with a new id.
 func DecodeCreateRun(body []byte) (CreateRun, error) {
-	obj, err := decodeObject(body)
-	if err != nil || obj == nil {
-		return CreateRun{}, err
-	}
-	body = bytes.TrimSpace(body)
 	var c CreateRun
-	if err := json.Unmarshal(body, &c); err != nil {
+	if body = bytes.TrimSpace(body); len(body) == 0 {
+		return c, nil
+	}
+	if err := decodeObjectInto(body, &c); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			return CreateRun{}, invalid("%s must be %s", typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
 		}
-		return CreateRun{}, ErrBadJSON
+		return CreateRun{}, err
 	}
 	if c.ID != "" {
 		if err := ValidateRunID(c.ID); err != nil {
