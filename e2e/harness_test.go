@@ -183,6 +183,7 @@ func waitReady(p *process, url string) error {
 type jaeger struct {
 	*process
 	otlpGRPC string
+	otlpHTTP string
 	query    string
 	health   string
 	env      []string
@@ -198,10 +199,10 @@ func startJaegerWith(t testing.TB, badgerDir string) *jaeger {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
 		ports := freePorts(t, 5)
-		j := &jaeger{otlpGRPC: addr(ports[0]), query: addr(ports[1]), health: addr(ports[2])}
+		j := &jaeger{otlpGRPC: addr(ports[0]), query: addr(ports[1]), health: addr(ports[2]), otlpHTTP: addr(ports[3])}
 		j.env = []string{
 			"JAEGER_OTLP_GRPC=" + j.otlpGRPC,
-			"JAEGER_OTLP_HTTP=" + addr(ports[3]),
+			"JAEGER_OTLP_HTTP=" + j.otlpHTTP,
 			"JAEGER_QUERY_HTTP=" + j.query,
 			"JAEGER_QUERY_GRPC=" + addr(ports[4]),
 			"JAEGER_HEALTH_HTTP=" + j.health,
