@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e reliability fuzz lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e reliability bench fuzz lint fmt generate generate-distribution generate-metadata clean
 
 all: build
 
@@ -46,6 +46,17 @@ DURATION ?= 2m
 reliability: build jaeger ## Load, outage and crash; nothing acknowledged may be lost.
 	$(GO) test -tags reliability -count=1 -timeout 60m -run TestReliabilitySuite -v ./e2e/ \
 	  -args -agents=$(AGENTS) -rate=$(RATE) -duration=$(DURATION)
+
+# Benchmarks: Go benchmarks of decode, mapping and rules (compare runs with
+# benchstat), then the same collector ingesting the same agent runs through
+# our receiver and through the OTLP receiver (docs/performance.md).
+BENCH_EVENTS ?= 200000
+BENCH_ROUNDS ?= 3
+bench: build
+	$(GO) test -run XXX -bench . -benchmem -count 6 ./internal/wire/ ./internal/mapping/ \
+	  ./receiver/promptetheusreceiver/ ./processor/promptetheusprocessor/ | tee $(BIN)/bench-go.txt
+	$(GO) test -tags bench -count=1 -timeout 60m -run 'TestSideBySide|TestAnalyzeCost' -v ./e2e/ \
+	  -args -events=$(BENCH_EVENTS) -rounds=$(BENCH_ROUNDS)
 
 # Fuzz targets: every decoder and mapper that reads user input. CI runs each
 # for FUZZTIME; run longer locally, e.g. `make fuzz FUZZTIME=10m`.

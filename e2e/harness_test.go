@@ -312,10 +312,11 @@ func (j *jaeger) waitTrace(t testing.TB, traceID string, n int) []jaegerSpan {
 // collector is our distribution running on a generated config.
 type collector struct {
 	*process
-	api     string
-	metrics string
-	dataDir string
-	config  string
+	api      string
+	otlpHTTP string
+	metrics  string
+	dataDir  string
+	config   string
 }
 
 // collectorOptions vary the generated configuration.
@@ -329,6 +330,14 @@ type collectorOptions struct {
 	processorYAML string
 	dataDir       string
 	apiPort       int
+	// memoryState keeps the receiver's run state in memory (no storage).
+	memoryState bool
+	// extraReceivers is YAML added to the receivers section; the pipeline
+	// takes pipelineReceivers (default: promptetheus only).
+	extraReceivers    string
+	pipelineReceivers []string
+	// pprof, when set, serves the pprof extension on this address.
+	pprof string
 }
 
 func startCollector(t testing.TB, opts collectorOptions) *collector {
@@ -341,6 +350,19 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 		opts.apiPort = ports[0]
 	}
 	c := &collector{api: addr(opts.apiPort), metrics: addr(ports[1]), dataDir: opts.dataDir}
+	storage := "storage: file_storage"
+	if opts.memoryState {
+		storage = ""
+	}
+	if opts.pipelineReceivers == nil {
+		opts.pipelineReceivers = []string{"promptetheus"}
+	}
+	extensions := "[file_storage]"
+	pprofYAML := ""
+	if opts.pprof != "" {
+		extensions = "[file_storage, pprof]"
+		pprofYAML = "  pprof:\n    endpoint: " + opts.pprof
+	}
 	var exporterYAML strings.Builder
 	var names []string
 	for name, body := range opts.exporters {
@@ -353,6 +375,7 @@ extensions:
   file_storage:
     directory: %[1]s/state
     create_directory: true
+%[12]s
 receivers:
   promptetheus:
     endpoint: %[2]s
@@ -365,10 +388,11 @@ receivers:
     console:
       tokens: [pt_console_token]
       projects: [proj_acmemeet, proj_other]
-    storage: file_storage
+    %[9]s
     artifacts:
       directory: %[1]s/artifacts
 %[3]s
+%[10]s
 processors:
   memory_limiter:
     check_interval: 1s
@@ -378,7 +402,7 @@ processors:
 exporters:
 %[5]s
 service:
-  extensions: [file_storage]
+  extensions: %[13]s
   telemetry:
     logs:
       level: info
@@ -391,11 +415,12 @@ service:
                 port: %[6]d
   pipelines:
     traces:
-      receivers: [promptetheus]
+      receivers: [%[11]s]
       processors: %[7]s
       exporters: [%[8]s]
 `, opts.dataDir, c.api, indent(opts.receiverExtra, "    "), indent(opts.processorYAML, "  "), exporterYAML.String(),
-		portOf(c.metrics), processors, strings.Join(names, ", "))
+		portOf(c.metrics), processors, strings.Join(names, ", "), storage, indent(opts.extraReceivers, "  "),
+		strings.Join(opts.pipelineReceivers, ", "), pprofYAML, extensions)
 	c.config = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
 	c.restart(t)

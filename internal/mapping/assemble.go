@@ -4,6 +4,7 @@
 package mapping // import "github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -60,7 +61,7 @@ func (b *Builder) Add(ev *wire.Event, raw json.RawMessage, pending *Pending, lat
 			b.addHalf(ev)
 			return
 		}
-		pending.States[ev.SpanID] = raw
+		pending.States[ev.SpanID] = bytes.Clone(raw) // raw points into the request body
 	default:
 		b.AddEvent(ev)
 	}
@@ -85,7 +86,7 @@ func (b *Builder) pairTool(ev *wire.Event, raw json.RawMessage, callID string, p
 		b.addHalf(ev)
 		return
 	}
-	pending.Tools[callID] = raw
+	pending.Tools[callID] = bytes.Clone(raw) // raw points into the request body
 }
 
 // FlushPending emits every pending half as an unmatched span, in a stable
@@ -125,7 +126,7 @@ func take(pending map[string]json.RawMessage, id, runID string) (*wire.Event, bo
 		return nil, false
 	}
 	delete(pending, id)
-	ev, err := wire.DecodeEvent(raw, runID)
+	ev, err := wire.DecodeValidJSON(raw, runID)
 	if err != nil {
 		return nil, false
 	}

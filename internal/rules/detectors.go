@@ -29,9 +29,9 @@ func detection(rule string, sev Severity, conf float64, critical *Step, evidence
 // final dom_snapshot's selected values miss goal tokens; else 0.5 when the
 // last agent message does not mention every goal token.
 func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
-	if gc := t.find(func(s *Step) bool { return s.Kind == KindGoalCheck && s.GoalPassed != nil && !*s.GoalPassed }); gc != nil {
+	if gc := t.find(func(s *Step) bool { return s.Kind == KindGoalCheck && s.D().GoalPassed != nil && !*s.D().GoalPassed }); gc != nil {
 		var tokens []string
-		for _, m := range gc.Mismatches {
+		for _, m := range gc.D().Mismatches {
 			tokens = append(tokens, tokenize(m)...)
 		}
 		if len(tokens) == 0 {
@@ -41,10 +41,10 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 		}
 		critical := t.criticalStep(tokens, gc)
 		return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.9, critical, []int64{gc.Seq, critical.Seq},
-			firstOr(gc.Mismatches, "goal_check failed"))}
+			firstOr(gc.D().Mismatches, "goal_check failed"))}
 	}
 	goal := goalTokens(t.run.UserGoal)
-	if snap := t.last(KindDOMSnapshot); snap != nil && len(snap.Selected) > 0 {
+	if snap := t.last(KindDOMSnapshot); snap != nil && len(snap.D().Selected) > 0 {
 		values := selectedValues(snap)
 		blob := strings.ToLower(strings.Join(values, " "))
 		words := map[string]bool{}
@@ -66,7 +66,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 		}
 	}
 	if msg := t.last(KindAgentMessage); msg != nil && len(goal) > 0 {
-		text := strings.ToLower(msg.Text)
+		text := strings.ToLower(msg.D().Text)
 		if text != "" && !allContained(text, goal) {
 			critical := t.criticalStep(goal, msg)
 			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.5, critical, []int64{msg.Seq, critical.Seq},
@@ -82,7 +82,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 	var finalWarnings []string
 	if final := t.last(KindDOMSnapshot); final != nil {
-		finalWarnings = final.Warnings
+		finalWarnings = final.D().Warnings
 	}
 	var lastProgressing *Step
 	for i := range t.steps {
@@ -92,7 +92,7 @@ func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 	}
 	for i := range t.steps {
 		snap := &t.steps[i]
-		if snap.Kind != KindDOMSnapshot || len(snap.Warnings) == 0 {
+		if snap.Kind != KindDOMSnapshot || len(snap.D().Warnings) == 0 {
 			continue
 		}
 		act := t.find(func(s *Step) bool { return s.Kind == KindBrowserAction && s.Seq > snap.Seq && progressing(s) })
@@ -104,7 +104,7 @@ func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 			conf = 0.9
 		}
 		return []Finding{detection(RuleIgnoredUIWarning, sev, conf, act, []int64{snap.Seq, act.Seq},
-			fmt.Sprintf("%s although the page warned %q", describe(act), snap.Warnings[0]))}
+			fmt.Sprintf("%s although the page warned %q", describe(act), snap.D().Warnings[0]))}
 	}
 	return nil
 }
@@ -113,7 +113,7 @@ func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 // the warning's words.
 func (t *trajectory) warningAddressed(snap, act *Step) bool {
 	var tokens []string
-	for _, w := range snap.Warnings {
+	for _, w := range snap.D().Warnings {
 		for _, word := range strings.Fields(strings.ReplaceAll(strings.ToLower(w), "-", " ")) {
 			if tok := alnum(word); len([]rune(tok)) >= 3 {
 				tokens = append(tokens, tok)
@@ -125,7 +125,7 @@ func (t *trajectory) warningAddressed(snap, act *Step) bool {
 	}
 	return t.find(func(s *Step) bool {
 		return s.Kind == KindBrowserAction && s.Seq > snap.Seq && s.Seq < act.Seq &&
-			anyContained(strings.ToLower(s.Target+" "+s.Value+" "+s.URL), tokens)
+			anyContained(strings.ToLower(s.D().Target+" "+s.D().Value+" "+s.D().URL), tokens)
 	}) != nil
 }
 
@@ -164,10 +164,10 @@ func forbiddenAction(t *trajectory, sev Severity) []Finding {
 		if act.Kind != KindBrowserAction || !progressing(act) {
 			continue
 		}
-		selector := anyContained(strings.ToLower(act.Target+" "+act.URL+" "+act.Value), tokens)
+		selector := anyContained(strings.ToLower(act.D().Target+" "+act.D().URL+" "+act.D().Value), tokens)
 		var snap *Step
 		for k := i; k >= 0; k-- {
-			if s := &t.steps[k]; s.Kind == KindDOMSnapshot && anyContained(strings.ToLower(s.Text), tokens) {
+			if s := &t.steps[k]; s.Kind == KindDOMSnapshot && anyContained(strings.ToLower(s.D().Text), tokens) {
 				snap = s
 				break
 			}
@@ -193,7 +193,7 @@ var successWords = []string{"done", "booked", "completed", "successfully"}
 // browser_goal_mismatch fired or the last goal_check failed.
 func falseSuccessClaim(t *trajectory, prior []Finding, sev Severity) []Finding {
 	claim := t.last(KindAgentMessage)
-	if claim == nil || !(strings.EqualFold(claim.Status, "success") || anyContained(strings.ToLower(claim.Text), successWords)) {
+	if claim == nil || !(strings.EqualFold(claim.D().Status, "success") || anyContained(strings.ToLower(claim.D().Text), successWords)) {
 		return nil
 	}
 	var mismatch *Finding
@@ -203,7 +203,7 @@ func falseSuccessClaim(t *trajectory, prior []Finding, sev Severity) []Finding {
 		}
 	}
 	lastGoal := t.last(KindGoalCheck)
-	goalFailed := lastGoal != nil && lastGoal.GoalPassed != nil && !*lastGoal.GoalPassed
+	goalFailed := lastGoal != nil && lastGoal.D().GoalPassed != nil && !*lastGoal.D().GoalPassed
 	if mismatch == nil && !goalFailed {
 		return nil
 	}
@@ -262,7 +262,7 @@ func RootCause(findings []Finding, userGoal string) string {
 func (t *trajectory) criticalStep(tokens []string, observed *Step) *Step {
 	if len(tokens) > 0 {
 		if s := t.find(func(s *Step) bool {
-			return s.Kind == KindBrowserAction && s.Seq <= observed.Seq && anyContained(strings.ToLower(s.Target+" "+s.Value+" "+s.URL), tokens)
+			return s.Kind == KindBrowserAction && s.Seq <= observed.Seq && anyContained(strings.ToLower(s.D().Target+" "+s.D().Value+" "+s.D().URL), tokens)
 		}); s != nil {
 			return s
 		}
@@ -290,8 +290,8 @@ func hasKindPrefix(action string, kinds []string) bool {
 
 // selectedValues returns the values of a snapshot's "key=value" pairs.
 func selectedValues(s *Step) []string {
-	out := make([]string, 0, len(s.Selected))
-	for _, kv := range s.Selected {
+	out := make([]string, 0, len(s.D().Selected))
+	for _, kv := range s.D().Selected {
 		_, v, _ := strings.Cut(kv, "=")
 		out = append(out, v)
 	}

@@ -4,6 +4,7 @@
 package rules // import "github.com/promptetheus/otelcol-promptetheus/internal/rules"
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 )
@@ -99,9 +100,9 @@ func (e *Engine) Evaluate(run Run, steps []Step) Result {
 	SortSteps(steps)
 	res := Result{GoalSeq: -1}
 	for i := range steps {
-		if s := &steps[i]; s.Kind == KindGoalCheck && s.GoalPassed != nil {
-			passed := *s.GoalPassed
-			res.GoalPassed, res.Mismatches, res.GoalSeq = &passed, s.Mismatches, s.Seq
+		if s := &steps[i]; s.Kind == KindGoalCheck && s.D().GoalPassed != nil {
+			passed := *s.D().GoalPassed
+			res.GoalPassed, res.Mismatches, res.GoalSeq = &passed, s.D().Mismatches, s.Seq
 		}
 	}
 	for i := range steps {
@@ -163,6 +164,6 @@ func (e *Engine) traceRules() []func(*trajectory) []Finding {
 // runs without seqs (other instrumentations) are read in time order.
 func SortSteps(steps []Step) {
 	slices.SortStableFunc(steps, func(a, b Step) int {
-		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Start, b.Start), cmp.Compare(a.SpanID, b.SpanID))
+		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Start, b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
 	})
 }

@@ -4,7 +4,7 @@
 package rules
 
 import (
-	"fmt"
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -19,7 +19,7 @@ type stepsBuilder struct{ steps []Step }
 func (b *stepsBuilder) add(s Step) *stepsBuilder {
 	seq := int64(len(b.steps))
 	s.Seq = seq
-	s.SpanID = fmt.Sprintf("%016x", seq+1)
+	binary.BigEndian.PutUint64(s.SpanID[:], uint64(seq+1))
 	s.Start = int64(time.Duration(seq) * time.Second)
 	if s.End == 0 {
 		s.End = s.Start
@@ -28,12 +28,16 @@ func (b *stepsBuilder) add(s Step) *stepsBuilder {
 	return b
 }
 
-func tool(name, args string) Step  { return Step{Kind: KindToolCall, Name: name, ArgsHash: args} }
-func click(target string) Step     { return Step{Kind: KindBrowserAction, Name: "click", Target: target} }
-func say(text string) Step         { return Step{Kind: KindAgentMessage, Text: text} }
-func snapshot(warn ...string) Step { return Step{Kind: KindDOMSnapshot, Warnings: warn} }
+func tool(name, args string) Step { return Step{Kind: KindToolCall, Name: name, ArgsHash: args} }
+func click(target string) Step {
+	return Step{Kind: KindBrowserAction, Name: "click", Detail: &Detail{Target: target}}
+}
+func say(text string) Step { return Step{Kind: KindAgentMessage, Detail: &Detail{Text: text}} }
+func snapshot(warn ...string) Step {
+	return Step{Kind: KindDOMSnapshot, Detail: &Detail{Warnings: warn}}
+}
 func goalCheck(passed bool, mm ...string) Step {
-	return Step{Kind: KindGoalCheck, GoalPassed: &passed, Mismatches: mm}
+	return Step{Kind: KindGoalCheck, Detail: &Detail{GoalPassed: &passed, Mismatches: mm}}
 }
 
 // only enables one rule, so a test sees that rule's findings alone.
@@ -114,7 +118,7 @@ func TestEachRuleFiresAndHoldsBack(t *testing.T) {
 			hold:    []Step{say("a"), say("b"), say("c")},
 			wantSeq: -1, wantInMsg: "run lasted 3s"},
 		{rule: RuleToolErrors,
-			fire:    []Step{{Kind: KindToolCall, Name: "t", Error: true}, {Kind: KindToolCall, Name: "t", Error: true}, {Kind: KindToolCall, Name: "t", Error: true, ErrorText: "timeout"}},
+			fire:    []Step{{Kind: KindToolCall, Name: "t", Error: true}, {Kind: KindToolCall, Name: "t", Error: true}, {Kind: KindToolCall, Name: "t", Error: true, Detail: &Detail{ErrorText: "timeout"}}},
 			hold:    []Step{{Kind: KindToolCall, Name: "t", Error: true}, {Kind: KindToolCall, Name: "t"}, {Kind: KindToolCall, Name: "t", Error: true}},
 			wantSeq: 2, wantInMsg: "timeout"},
 		{rule: RuleUnmatchedToolCall,
@@ -130,8 +134,8 @@ func TestEachRuleFiresAndHoldsBack(t *testing.T) {
 			hold:    []Step{goalCheck(false)},
 			wantSeq: -1},
 		{rule: RuleScoreThreshold,
-			fire:    []Step{{Kind: KindScore, Name: "helpfulness", Score: score(0.2)}},
-			hold:    []Step{{Kind: KindScore, Name: "helpfulness", Score: score(0.8)}},
+			fire:    []Step{{Kind: KindScore, Name: "helpfulness", Detail: &Detail{Score: score(0.2)}}},
+			hold:    []Step{{Kind: KindScore, Name: "helpfulness", Detail: &Detail{Score: score(0.8)}}},
 			wantSeq: 0, wantInMsg: "helpfulness"},
 	}
 	for _, c := range cases {
@@ -195,7 +199,7 @@ func TestEvaluateIsDeterministic(t *testing.T) {
 }
 
 func act(kind, target, value string) Step {
-	return Step{Kind: KindBrowserAction, Name: kind, Target: target, Value: value}
+	return Step{Kind: KindBrowserAction, Name: kind, Detail: &Detail{Target: target, Value: value}}
 }
 
 // TestReferenceDetectorVectors replays the reference server's own test
@@ -212,11 +216,11 @@ func TestReferenceDetectorVectors(t *testing.T) {
 		evidence []int64
 	}{
 		{"goal_check failed", "Book a Monday slot", append(pad[:2:2],
-			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday"}},
+			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Detail: &Detail{Selected: []string{"day=Tuesday"}}},
 			goalCheck(false, "day should be Monday but was Tuesday")),
 			RuleBrowserGoalMismatch, 0.9, 2, []int64{2, 4}},
 		{"selected values", "Book a Monday slot", append(pad[:2:2],
-			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Selected: []string{"day=Tuesday"}}),
+			act("fill", "day", "Tuesday"), Step{Kind: KindDOMSnapshot, Detail: &Detail{Selected: []string{"day=Tuesday"}}}),
 			RuleBrowserGoalMismatch, 0.7, 3, []int64{3}},
 		{"last message", "Book Tuesday 2pm", append(pad[:2:2], say("I booked Wednesday")),
 			RuleBrowserGoalMismatch, 0.5, 2, []int64{2}},
@@ -227,16 +231,16 @@ func TestReferenceDetectorVectors(t *testing.T) {
 			snapshot("Price changed"), act("click", "continue", ""), snapshot()),
 			RuleIgnoredUIWarning, 0.6, 3, []int64{2, 3}},
 		{"forbidden target", "Book it but stop at confirmation", append(pad[:2:2],
-			Step{Kind: KindDOMSnapshot, Text: "Confirmation page"}, act("click", "confirmation-submit", "")),
+			Step{Kind: KindDOMSnapshot, Detail: &Detail{Text: "Confirmation page"}}, act("click", "confirmation-submit", "")),
 			RuleForbiddenAction, 0.9, 3, []int64{2, 3}},
 		{"forbidden visible", "Book it but stop at confirmation", append(pad[:2:2],
-			Step{Kind: KindDOMSnapshot, Text: "Confirmation page"}, act("click", "primary-button", "")),
+			Step{Kind: KindDOMSnapshot, Detail: &Detail{Text: "Confirmation page"}}, act("click", "primary-button", "")),
 			RuleForbiddenAction, 0.6, 3, []int64{2, 3}},
 		{"false claim after failed goal", "Book a Monday slot", append(pad[:2:2],
 			goalCheck(false, "wrong day"), say("Done, booked")),
 			RuleFalseSuccessClaim, 0.95, 3, []int64{2, 3}},
 		{"false claim after weak mismatch", "Book Tuesday 2pm", append(pad[:2:2],
-			Step{Kind: KindAgentMessage, Text: "All good", Status: "success"}),
+			Step{Kind: KindAgentMessage, Detail: &Detail{Text: "All good", Status: "success"}}),
 			RuleFalseSuccessClaim, 0.6, 2, []int64{2}},
 	}
 	for _, c := range cases {
@@ -258,7 +262,7 @@ func TestReferenceDetectorVectors(t *testing.T) {
 
 func TestDetectorsHoldBack(t *testing.T) {
 	var b stepsBuilder
-	b.add(say("hi")).add(act("fill", "day", "Monday")).add(Step{Kind: KindDOMSnapshot, Selected: []string{"day=Monday", "what=slot"}, Warnings: nil}).
+	b.add(say("hi")).add(act("fill", "day", "Monday")).add(Step{Kind: KindDOMSnapshot, Detail: &Detail{Selected: []string{"day=Monday", "what=slot"}}}).
 		add(goalCheck(true)).add(say("Done: Monday slot booked"))
 	res := NewEngine(DefaultConfig()).Evaluate(Run{UserGoal: "Book a Monday slot"}, b.steps)
 	for _, rule := range Detectors {

@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -34,39 +35,78 @@ const (
 
 // Step is the compact fact a rule sees of one span. It is what the receiver
 // keeps per event for analyze and what the processor keeps per span, so both
-// judge a run from the same facts.
+// judge a run from the same facts. It is kept small (about 120 bytes): the
+// facts only some kinds have live in Detail.
 type Step struct {
 	Seq int64 `json:"q"`
 	// PairSeq is the seq of a pair's second half (tool_result, span_end).
-	PairSeq int64  `json:"pq,omitempty"`
-	Kind    string `json:"k"`
-	SpanID  string `json:"i"`
+	PairSeq int64 `json:"pq,omitempty"`
+	// Start and End are Unix nanoseconds.
+	Start        int64  `json:"s,omitempty"`
+	End          int64  `json:"e,omitempty"`
+	InputTokens  int64  `json:"it,omitempty"`
+	OutputTokens int64  `json:"ot,omitempty"`
+	Kind         string `json:"k"`
 	// Name is the tool, model, browser action, score or span name.
 	Name string `json:"n,omitempty"`
-	// Start and End are Unix nanoseconds.
-	Start int64 `json:"s,omitempty"`
-	End   int64 `json:"e,omitempty"`
+	// ArgsHash identifies a tool call's arguments.
+	ArgsHash  string  `json:"h,omitempty"`
+	SpanID    SpanRef `json:"i"`
+	Error     bool    `json:"err,omitempty"`
+	Unmatched bool    `json:"um,omitempty"`
+	Detail    *Detail `json:"d,omitempty"`
+}
+
+// Detail holds the facts of messages, browser actions, snapshots, goal
+// checks, scores and errors.
+type Detail struct {
 	// Text is message content or visible page text (when captured).
 	Text string `json:"x,omitempty"`
 	// Target, URL and Value describe a browser action (Value when content
 	// is captured).
-	Target string `json:"t,omitempty"`
-	URL    string `json:"u,omitempty"`
-	Value  string `json:"v,omitempty"`
-	// ArgsHash identifies a tool call's arguments.
-	ArgsHash     string   `json:"h,omitempty"`
-	InputTokens  int64    `json:"it,omitempty"`
-	OutputTokens int64    `json:"ot,omitempty"`
-	Error        bool     `json:"err,omitempty"`
-	ErrorText    string   `json:"et,omitempty"`
-	GoalPassed   *bool    `json:"gp,omitempty"`
-	Mismatches   []string `json:"mm,omitempty"`
-	Warnings     []string `json:"w,omitempty"`
-	Selected     []string `json:"sv,omitempty"`
-	Score        *float64 `json:"sc,omitempty"`
-	Unmatched    bool     `json:"um,omitempty"`
+	Target     string   `json:"t,omitempty"`
+	URL        string   `json:"u,omitempty"`
+	Value      string   `json:"v,omitempty"`
+	ErrorText  string   `json:"et,omitempty"`
+	GoalPassed *bool    `json:"gp,omitempty"`
+	Mismatches []string `json:"mm,omitempty"`
+	Warnings   []string `json:"w,omitempty"`
+	Selected   []string `json:"sv,omitempty"`
+	Score      *float64 `json:"sc,omitempty"`
 	// Status is a session_end status or a message's metadata.status.
 	Status string `json:"st,omitempty"`
+}
+
+var noDetail = &Detail{}
+
+// D returns the step's detail, empty when it has none.
+func (s *Step) D() *Detail {
+	if s.Detail == nil {
+		return noDetail
+	}
+	return s.Detail
+}
+
+func (d *Detail) empty() bool {
+	return d.Text == "" && d.Target == "" && d.URL == "" && d.Value == "" && d.ErrorText == "" && d.Status == "" &&
+		d.GoalPassed == nil && d.Score == nil && d.Mismatches == nil && d.Warnings == nil && d.Selected == nil
+}
+
+// SpanRef is a span id, written as hex.
+type SpanRef [8]byte
+
+func (r SpanRef) String() string { return hex.EncodeToString(r[:]) }
+
+// MarshalText writes the id in hex.
+func (r SpanRef) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText reads a hex id.
+func (r *SpanRef) UnmarshalText(text []byte) error {
+	if hex.DecodedLen(len(text)) != len(r) {
+		return fmt.Errorf("span id %q is not 16 hex digits", text)
+	}
+	_, err := hex.Decode(r[:], text)
+	return err
 }
 
 // StepFromSpan extracts the facts of one span. ok is false for spans that
@@ -78,13 +118,14 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	}
 	step = Step{
 		Seq:    -1,
-		SpanID: span.SpanID().String(),
+		SpanID: SpanRef(span.SpanID()),
 		Start:  int64(span.StartTimestamp()),
 		End:    int64(span.EndTimestamp()),
 		Error:  span.Status().Code() == ptrace.StatusCodeError,
 	}
+	d := &Detail{}
 	if step.Error {
-		step.ErrorText = span.Status().Message()
+		d.ErrorText = span.Status().Message()
 	}
 	if v, found := attrs.Get(conventions.AttrEventSeq); found && v.Type() == pcommon.ValueTypeInt {
 		step.Seq = v.Int()
@@ -100,8 +141,8 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	}
 	switch step.Kind {
 	case KindUserMessage, KindAgentMessage:
-		step.Text = str(attrs, conventions.AttrMessageContent)
-		step.Status = cmp.Or(str(attrs, conventions.AttrMessageStatus), str(attrs, conventions.AttrMetadataPrefix+"status"))
+		d.Text = str(attrs, conventions.AttrMessageContent)
+		d.Status = cmp.Or(str(attrs, conventions.AttrMessageStatus), str(attrs, conventions.AttrMetadataPrefix+"status"))
 	case KindLLMCall:
 		step.Name = str(attrs, conventions.AttrGenAIRequestModel)
 		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens)
@@ -115,29 +156,32 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
 	case KindBrowserAction:
 		step.Name = str(attrs, conventions.AttrBrowserAction)
-		step.Target = str(attrs, conventions.AttrBrowserTarget)
-		step.URL = str(attrs, conventions.AttrBrowserURL)
-		step.Value = str(attrs, conventions.AttrBrowserValue)
+		d.Target = str(attrs, conventions.AttrBrowserTarget)
+		d.URL = str(attrs, conventions.AttrBrowserURL)
+		d.Value = str(attrs, conventions.AttrBrowserValue)
 	case KindDOMSnapshot:
-		step.Text = str(attrs, conventions.AttrDOMVisibleText)
-		step.Selected = strSlice(attrs, conventions.AttrDOMSelected)
-		step.Warnings = strSlice(attrs, conventions.AttrDOMWarnings)
+		d.Text = str(attrs, conventions.AttrDOMVisibleText)
+		d.Selected = strSlice(attrs, conventions.AttrDOMSelected)
+		d.Warnings = strSlice(attrs, conventions.AttrDOMWarnings)
 	case KindGoalCheck:
 		if v, found := attrs.Get(conventions.AttrGoalPassed); found && v.Type() == pcommon.ValueTypeBool {
 			passed := v.Bool()
-			step.GoalPassed = &passed
+			d.GoalPassed = &passed
 		}
-		step.Mismatches = strSlice(attrs, conventions.AttrGoalMismatches)
+		d.Mismatches = strSlice(attrs, conventions.AttrGoalMismatches)
 	case KindScore:
 		step.Name = str(attrs, conventions.AttrScoreName)
 		if v, found := attrs.Get(conventions.AttrScoreValue); found && v.Type() == pcommon.ValueTypeDouble {
 			score := v.Double()
-			step.Score = &score
+			d.Score = &score
 		}
 	case KindSessionEnd:
-		step.Status = str(attrs, conventions.AttrSessionStatus)
+		d.Status = str(attrs, conventions.AttrSessionStatus)
 	default:
 		step.Name = span.Name()
+	}
+	if !d.empty() {
+		step.Detail = d
 	}
 	return step, true
 }

@@ -24,7 +24,7 @@ func stepFinding(s *Step, rule string, sev Severity, format string, args ...any)
 func StepFinding(s *Step, rule string, sev Severity, message string) Finding {
 	return Finding{
 		RuleID: rule, Severity: sev, Confidence: 1, Message: message,
-		Evidence: []int64{s.Seq}, CriticalSeq: s.Seq, SpanID: s.SpanID, End: s.End,
+		Evidence: []int64{s.Seq}, CriticalSeq: s.Seq, SpanID: s.SpanID.String(), End: s.End,
 	}
 }
 
@@ -52,7 +52,7 @@ func signature(s *Step) string {
 	if s.Kind == KindToolCall {
 		return "tool\x00" + s.Name + "\x00" + s.ArgsHash
 	}
-	return "browser\x00" + s.Name + "\x00" + s.Target + "\x00" + s.URL
+	return "browser\x00" + s.Name + "\x00" + s.D().Target + "\x00" + s.D().URL
 }
 
 // actions returns the run's actions and their signatures, computed once.
@@ -207,7 +207,7 @@ func toolErrors(t *trajectory, c *ToolErrorsConfig) []Finding {
 	var run []*Step
 	flush := func() {
 		if len(run) >= c.MaxConsecutive {
-			f := stepFinding(run[c.MaxConsecutive-1], RuleToolErrors, c.Severity, "%d tool calls in a row failed (last: %s)", len(run), run[len(run)-1].ErrorText)
+			f := stepFinding(run[c.MaxConsecutive-1], RuleToolErrors, c.Severity, "%d tool calls in a row failed (last: %s)", len(run), run[len(run)-1].D().ErrorText)
 			f.Evidence = capEvidence(seqsOf(run))
 			out = append(out, f)
 		}
@@ -244,7 +244,7 @@ func actionsAfterGoal(t *trajectory, sev Severity) []Finding {
 	passedAt := -1
 	for i := range t.steps {
 		s := &t.steps[i]
-		if s.Kind == KindGoalCheck && s.GoalPassed != nil && *s.GoalPassed && passedAt < 0 {
+		if s.Kind == KindGoalCheck && s.D().GoalPassed != nil && *s.D().GoalPassed && passedAt < 0 {
 			passedAt = i
 			continue
 		}
@@ -274,13 +274,13 @@ func scoreThreshold(t *trajectory, c *ScoreConfig) []Finding {
 	var out []Finding
 	for i := range t.steps {
 		s := &t.steps[i]
-		if s.Kind != KindScore || s.Score == nil || *s.Score >= c.Min {
+		if s.Kind != KindScore || s.D().Score == nil || *s.D().Score >= c.Min {
 			continue
 		}
 		if len(c.Names) > 0 && !slices.Contains(c.Names, s.Name) {
 			continue
 		}
-		out = append(out, stepFinding(s, RuleScoreThreshold, c.Severity, "score %q is %g, under %g", s.Name, *s.Score, c.Min))
+		out = append(out, stepFinding(s, RuleScoreThreshold, c.Severity, "score %q is %g, under %g", s.Name, *s.D().Score, c.Min))
 	}
 	return out
 }

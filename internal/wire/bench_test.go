@@ -35,8 +35,8 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, raw := range eb.Events {
-			if _, err := DecodeEvent(raw, "run"); err != nil {
+		for i := range eb.Events {
+			if _, err := eb.Decode(i, "run"); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -79,8 +78,8 @@ type envelope struct {
 }
 
 // set records one field; the last of duplicate keys wins, as in Python.
-func (e *envelope) set(key string, value []byte) {
-	switch key {
+func (e *envelope) set(key, value []byte) {
+	switch string(key) {
 	case "type":
 		e.Type = value
 	case "session_id":
@@ -107,7 +106,20 @@ func (e *envelope) set(key string, value []byte) {
 // run in the reference's order and answer with its messages.
 func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 	raw = bytes.TrimSpace(raw)
-	if !validObject(raw) {
+	if !json.Valid(raw) {
+		return Event{}, invalid("event must be a mapping")
+	}
+	return decodeValidEvent(raw, runID)
+}
+
+// DecodeValidJSON is DecodeEvent for raw already known to be valid JSON,
+// such as an event kept from a request that was checked then.
+func DecodeValidJSON(raw json.RawMessage, runID string) (Event, error) {
+	return decodeValidEvent(bytes.TrimSpace(raw), runID)
+}
+
+func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
+	if !isObject(raw) {
 		return Event{}, invalid("event must be a mapping")
 	}
 	var env envelope
@@ -265,20 +277,6 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return ts, nil
 }
 
-// decodePayload decodes a payload object into T and reports a field of the
-// wrong JSON type by its name, e.g. "goal_check.payload.passed must be a boolean".
-func decodePayload[T any](typ string, raw json.RawMessage) (*T, error) {
-	p := new(T)
-	if err := json.Unmarshal(raw, p); err != nil {
-		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) && typeErr.Field != "" {
-			return nil, invalid("%s.payload.%s must be %s", typ, typeErr.Field, jsonKind(typeErr.Type.Kind().String()))
-		}
-		return nil, invalid("%s.payload is not valid", typ)
-	}
-	return p, nil
-}
-
 func jsonKind(goKind string) string {
 	switch goKind {
 	case "string":
@@ -295,6 +293,3 @@ func jsonKind(goKind string) string {
 		return "of another type"
 	}
 }
-
-// finite reports whether f is a number a backend can store.
-func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }

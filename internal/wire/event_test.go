@@ -117,7 +117,7 @@ func TestDecodeEventRejections(t *testing.T) {
 		{"fractional tokens", envelopeJSON(TypeLLMCall, `{"model":"m","input_tokens":1.5}`), "llm_call.payload.input_tokens must be an integer"},
 		{"null tokens", envelopeJSON(TypeLLMCall, `{"model":"m","output_tokens":null}`), "llm_call.payload.output_tokens must be an integer"},
 		{"goal passed string", envelopeJSON(TypeGoalCheck, `{"passed":"yes"}`), "goal_check.payload.passed must be a boolean"},
-		{"mismatches not strings", envelopeJSON(TypeGoalCheck, `{"passed":false,"mismatches":[1]}`), "goal_check.payload.mismatches must be a string"},
+		{"mismatches not strings", envelopeJSON(TypeGoalCheck, `{"passed":false,"mismatches":[1]}`), "goal_check.payload.mismatches must be an array of strings"},
 		{"score string value", envelopeJSON(TypeScore, `{"name":"s","value":"high"}`), "score.payload.value must be a number or a boolean"},
 		{"huge number", envelopeJSON(TypeMetric, `{"name":"m","value":1e400}`), "metric.payload.value must be a number"},
 		{"negative duration", envelopeJSON(TypeStateChange, `{"name":"x","duration_ms":-5}`), "state_change.payload.duration_ms must be >= 0"},

@@ -110,7 +110,7 @@ func FuzzScanner(f *testing.F) {
 				t.Fatal(err)
 			}
 			got := map[string]json.RawMessage{}
-			eachField(b, func(k string, v []byte) { got[k] = v })
+			eachField(b, func(k, v []byte) { got[string(k)] = v })
 			if len(got) != len(want) {
 				t.Fatalf("%d fields, want %d", len(got), len(want))
 			}

@@ -18,14 +18,15 @@ type Message struct {
 
 // Status is the payload's metadata.status, "" when absent or not a string.
 func (m *Message) Status() string {
-	var md struct {
-		Status json.RawMessage `json:"status"`
+	var status string
+	if isObject(m.Metadata) {
+		eachField(m.Metadata, func(key, value []byte) {
+			if string(key) == "status" {
+				status, _ = rawString(value)
+			}
+		})
 	}
-	var s string
-	if json.Unmarshal(m.Metadata, &md) == nil && json.Unmarshal(md.Status, &s) == nil {
-		return s
-	}
-	return ""
+	return status
 }
 
 // ToolCall is the payload of tool_call.
@@ -139,18 +140,13 @@ type Score struct {
 
 // NumericValue returns the score as a number: booleans count 1 and 0.
 func (s *Score) NumericValue() (float64, bool) {
-	var b bool
-	if json.Unmarshal(s.Value, &b) == nil {
-		if b {
-			return 1, true
-		}
+	switch v := string(bytes.TrimSpace(s.Value)); v {
+	case "true":
+		return 1, true
+	case "false":
 		return 0, true
 	}
-	var f float64
-	if json.Unmarshal(s.Value, &f) == nil && finite(f) {
-		return f, true
-	}
-	return 0, false
+	return parseNumber(bytes.TrimSpace(s.Value))
 }
 
 // Error is the payload of error.
@@ -172,27 +168,65 @@ type Metric struct {
 // requires only llm_call's model; every other field is optional, but a field
 // given with the wrong JSON type is refused.
 var payloadDecoders = map[string]func(json.RawMessage) (any, error){
-	TypeUserMessage:    decodeAs[Message](TypeUserMessage),
-	TypeAgentMessage:   decodeAs[Message](TypeAgentMessage),
-	TypeToolCall:       decodeAs[ToolCall](TypeToolCall),
-	TypeToolResult:     decodeAs[ToolResult](TypeToolResult),
-	TypeRetrieval:      decodeAs[Retrieval](TypeRetrieval),
-	TypeBrowserAction:  decodeAs[BrowserAction](TypeBrowserAction),
-	TypeDOMSnapshot:    decodeAs[DOMSnapshot](TypeDOMSnapshot),
-	TypeScreenshot:     decodeAs[Screenshot](TypeScreenshot),
-	TypeReplayArtifact: decodeAs[ReplayArtifact](TypeReplayArtifact),
-	TypeGoalCheck:      decodeAs[GoalCheck](TypeGoalCheck),
+	TypeUserMessage:  decodeMessage(TypeUserMessage),
+	TypeAgentMessage: decodeMessage(TypeAgentMessage),
+	TypeToolCall: func(raw json.RawMessage) (any, error) {
+		p := &ToolCall{}
+		return p, decodeFields(TypeToolCall, raw, field{"tool_name", &p.ToolName}, field{"arguments", &p.Arguments}, field{"call_id", &p.CallID})
+	},
+	TypeToolResult: func(raw json.RawMessage) (any, error) {
+		p := &ToolResult{}
+		return p, decodeFields(TypeToolResult, raw, field{"call_id", &p.CallID}, field{"result", &p.Result}, field{"error", &p.Error})
+	},
+	TypeRetrieval: func(raw json.RawMessage) (any, error) {
+		p := &Retrieval{}
+		return p, decodeFields(TypeRetrieval, raw, field{"query", &p.Query}, field{"documents", &p.Documents})
+	},
+	TypeBrowserAction: func(raw json.RawMessage) (any, error) {
+		p := &BrowserAction{}
+		return p, decodeFields(TypeBrowserAction, raw, field{"action", &p.Action}, field{"target", &p.Target}, field{"url", &p.URL}, field{"value", &p.Value})
+	},
+	TypeDOMSnapshot: func(raw json.RawMessage) (any, error) {
+		p := &DOMSnapshot{}
+		return p, decodeFields(TypeDOMSnapshot, raw, field{"url", &p.URL}, field{"visible_text", &p.VisibleText},
+			field{"selected_values", &p.SelectedValues}, field{"warnings", &p.Warnings})
+	},
+	TypeScreenshot: func(raw json.RawMessage) (any, error) {
+		p := &Screenshot{}
+		return p, decodeFields(TypeScreenshot, raw, field{"artifact_id", &p.ArtifactID}, field{"storage_path", &p.StoragePath},
+			field{"size_bytes", &p.SizeBytes}, field{"source_type", &p.SourceType})
+	},
+	TypeReplayArtifact: func(raw json.RawMessage) (any, error) {
+		p := &ReplayArtifact{}
+		err := decodeFields(TypeReplayArtifact, raw, field{"artifact_id", &p.ArtifactID}, field{"artifact_type", &p.ArtifactType},
+			field{"storage_path", &p.StoragePath}, field{"started_at", &p.StartedAt}, field{"ended_at", &p.EndedAt},
+			field{"duration_ms", &p.DurationMS}, field{"event_time_map", &p.EventTimeMap})
+		if err == nil && p.DurationMS < 0 {
+			return nil, invalid("replay_artifact.payload.duration_ms must be >= 0")
+		}
+		return p, err
+	},
+	TypeGoalCheck: func(raw json.RawMessage) (any, error) {
+		p := &GoalCheck{}
+		return p, decodeFields(TypeGoalCheck, raw, field{"passed", &p.Passed}, field{"mismatches", &p.Mismatches})
+	},
 	TypeStateChange: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[StateChange](TypeStateChange, raw)
-		if err == nil && p.DurationMS != nil && (!finite(*p.DurationMS) || *p.DurationMS < 0) {
+		p := &StateChange{}
+		err := decodeFields(TypeStateChange, raw, field{"name", &p.Name}, field{"before", &p.Before}, field{"after", &p.After},
+			field{"span_name", &p.SpanName}, field{"duration_ms", &p.DurationMS})
+		if err == nil && p.DurationMS != nil && *p.DurationMS < 0 {
 			return nil, invalid("state_change.payload.duration_ms must be >= 0")
 		}
 		return p, err
 	},
-	TypeSessionEnd: decodeAs[SessionEnd](TypeSessionEnd),
-	TypeLLMCall:    decodeLLMCall,
+	TypeSessionEnd: func(raw json.RawMessage) (any, error) {
+		p := &SessionEnd{}
+		return p, decodeFields(TypeSessionEnd, raw, field{"status", &p.Status}, field{"error", &p.Error})
+	},
+	TypeLLMCall: decodeLLMCall,
 	TypeScore: func(raw json.RawMessage) (any, error) {
-		p, err := decodePayload[Score](TypeScore, raw)
+		p := &Score{}
+		err := decodeFields(TypeScore, raw, field{"name", &p.Name}, field{"value", &p.Value}, field{"comment", &p.Comment}, field{"source", &p.Source})
 		if err == nil && !isNull(p.Value) {
 			if _, ok := p.NumericValue(); !ok {
 				return nil, invalid("score.payload.value must be a number or a boolean")
@@ -200,56 +234,63 @@ var payloadDecoders = map[string]func(json.RawMessage) (any, error){
 		}
 		return p, err
 	},
-	TypeError:  decodeAs[Error](TypeError),
-	TypeMetric: decodeAs[Metric](TypeMetric),
+	TypeError: func(raw json.RawMessage) (any, error) {
+		p := &Error{}
+		return p, decodeFields(TypeError, raw, field{"message", &p.Message}, field{"error_type", &p.ErrorType},
+			field{"traceback", &p.Traceback}, field{"handled", &p.Handled})
+	},
+	TypeMetric: func(raw json.RawMessage) (any, error) {
+		p := &Metric{}
+		return p, decodeFields(TypeMetric, raw, field{"name", &p.Name}, field{"value", &p.Value}, field{"unit", &p.Unit})
+	},
 }
 
-// llmCallWire keeps the fields the reference checks raw, for one decode.
-type llmCallWire struct {
-	Model        json.RawMessage `json:"model"`
-	PromptRef    string          `json:"prompt_ref"`
-	MessagesRef  string          `json:"messages_ref"`
-	InputTokens  json.RawMessage `json:"input_tokens"`
-	OutputTokens json.RawMessage `json:"output_tokens"`
-	LatencyMS    *float64        `json:"latency_ms"`
-	Prompt       json.RawMessage `json:"prompt"`
-	Messages     json.RawMessage `json:"messages"`
+func decodeMessage(typ string) func(json.RawMessage) (any, error) {
+	return func(raw json.RawMessage) (any, error) {
+		p := &Message{}
+		return p, decodeFields(typ, raw, field{"content", &p.Content}, field{"metadata", &p.Metadata})
+	}
 }
 
 // decodeLLMCall checks an llm_call as the reference does: references only,
 // a non-empty model, integer token counts.
 func decodeLLMCall(raw json.RawMessage) (any, error) {
-	w, err := decodePayload[llmCallWire](TypeLLMCall, raw)
-	if err != nil {
+	var prompt, messages bool
+	eachField(raw, func(key, _ []byte) {
+		prompt = prompt || string(key) == "prompt"
+		messages = messages || string(key) == "messages"
+	})
+	switch {
+	case prompt && messages:
+		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw prompt, messages")
+	case prompt:
+		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw prompt")
+	case messages:
+		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw messages")
+	}
+	p := &LLMCall{}
+	var model, inputTokens, outputTokens json.RawMessage
+	if err := decodeFields(TypeLLMCall, raw, field{"model", &model}, field{"prompt_ref", &p.PromptRef}, field{"messages_ref", &p.MessagesRef},
+		field{"input_tokens", &inputTokens}, field{"output_tokens", &outputTokens}, field{"latency_ms", &p.LatencyMS}); err != nil {
 		return nil, err
 	}
-	var forbidden []string
-	if w.Prompt != nil {
-		forbidden = append(forbidden, "prompt")
-	}
-	if w.Messages != nil {
-		forbidden = append(forbidden, "messages")
-	}
-	if len(forbidden) > 0 {
-		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw %s", strings.Join(forbidden, ", "))
-	}
-	model, ok := rawString(w.Model)
-	if !ok {
+	var ok bool
+	if p.Model, ok = rawString(model); !ok {
 		return nil, invalid("llm_call.payload.model must be a string")
 	}
-	if strings.TrimSpace(model) == "" {
+	if strings.TrimSpace(p.Model) == "" {
 		return nil, invalid("llm_call.payload.model must be nonempty")
 	}
-	p := &LLMCall{Model: model, PromptRef: w.PromptRef, MessagesRef: w.MessagesRef, LatencyMS: w.LatencyMS}
+	// Token counts must be integers and null is refused, as in the reference.
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
 		dst  **int64
-	}{{"input_tokens", w.InputTokens, &p.InputTokens}, {"output_tokens", w.OutputTokens, &p.OutputTokens}} {
-		if f.raw == nil {
+	}{{"input_tokens", inputTokens, &p.InputTokens}, {"output_tokens", outputTokens, &p.OutputTokens}} {
+		if f.raw == nil && !hasKey(raw, f.name) {
 			continue
 		}
-		n, err := strconv.ParseInt(string(bytes.TrimSpace(f.raw)), 10, 64)
+		n, err := strconv.ParseInt(string(f.raw), 10, 64)
 		if err != nil {
 			return nil, invalid("llm_call.payload.%s must be an integer", f.name)
 		}
@@ -258,14 +299,16 @@ func decodeLLMCall(raw json.RawMessage) (any, error) {
 		}
 		*f.dst = &n
 	}
-	if p.LatencyMS != nil && (!finite(*p.LatencyMS) || *p.LatencyMS < 0) {
+	if p.LatencyMS != nil && *p.LatencyMS < 0 {
 		return nil, invalid("llm_call.payload.latency_ms must be >= 0")
 	}
 	return p, nil
 }
 
-func decodeAs[T any](typ string) func(json.RawMessage) (any, error) {
-	return func(raw json.RawMessage) (any, error) { return decodePayload[T](typ, raw) }
+func hasKey(raw []byte, key string) bool {
+	found := false
+	eachField(raw, func(k, _ []byte) { found = found || string(k) == key })
+	return found
 }
 
 // EventTypes lists the known event types.

@@ -25,6 +25,12 @@ type EventBody struct {
 	Bare bool
 }
 
+// Decode validates event i of the body; the body's JSON syntax was checked
+// once, as a whole, when it was split.
+func (b EventBody) Decode(i int, runID string) (Event, error) {
+	return DecodeValidJSON(b.Events[i], runID)
+}
+
 // DecodeEventBody splits an events body into raw events without validating
 // them, so that each event can be accepted or rejected on its own. Like the
 // reference, {"events": x} with x not an array is a batch of one.
@@ -40,9 +46,9 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 	}
 	var events []byte
 	fields := 0
-	eachField(body, func(key string, value []byte) {
+	eachField(body, func(key, value []byte) {
 		fields++
-		if key == "events" {
+		if string(key) == "events" {
 			events = value
 		}
 	})

@@ -41,8 +41,13 @@ func benchTrace(n int) (batches []ptrace.Traces, root ptrace.Traces) {
 func factsBytes(f *traceFacts) int {
 	b := int(unsafe.Sizeof(*f))
 	for _, s := range f.steps {
-		b += int(unsafe.Sizeof(s)) + len(s.Kind) + len(s.SpanID) + len(s.Name) + len(s.Text) + len(s.Target) + len(s.ArgsHash)
-		b += 16 + len(s.SpanID) // its entry in the span id set
+		// Kind strings are constants; names and hashes are the step's own.
+		b += int(unsafe.Sizeof(s)) + len(s.Name) + len(s.ArgsHash)
+		if s.Detail != nil {
+			d := s.Detail
+			b += int(unsafe.Sizeof(*d)) + len(d.Text) + len(d.Target) + len(d.URL) + len(d.Value) + len(d.ErrorText) + len(d.Status)
+		}
+		b += 2 * int(unsafe.Sizeof(s.SpanID)) // its entry in the span id set
 	}
 	return b
 }
@@ -91,7 +96,7 @@ func BenchmarkEvaluate(b *testing.B) {
 		b.Run(fmt.Sprintf("steps=%d", n), func(b *testing.B) {
 			steps := make([]rules.Step, n)
 			for i := range steps {
-				steps[i] = rules.Step{Seq: int64(i), Kind: rules.KindToolCall, Name: "search", ArgsHash: fmt.Sprint(i % 7), SpanID: fmt.Sprintf("%016x", i+1)}
+				steps[i] = rules.Step{Seq: int64(i), Kind: rules.KindToolCall, Name: "search", ArgsHash: fmt.Sprint(i % 7), SpanID: rules.SpanRef{byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i), 1}}
 			}
 			e := rules.NewEngine(rules.DefaultConfig())
 			b.ReportAllocs()

@@ -20,7 +20,7 @@ import (
 type traceFacts struct {
 	traceID      pcommon.TraceID
 	steps        []rules.Step
-	spanIDs      map[string]struct{}
+	spanIDs      map[rules.SpanRef]struct{}
 	userFindings []rules.Finding
 	resource     pcommon.Resource
 	rootSeen     bool
@@ -48,7 +48,7 @@ func (s *factStore) record(id pcommon.TraceID, resource pcommon.Resource, step *
 	defer s.mu.Unlock()
 	f, ok := s.byID[id]
 	if !ok {
-		f = &traceFacts{traceID: id, spanIDs: map[string]struct{}{}, resource: pcommon.NewResource()}
+		f = &traceFacts{traceID: id, spanIDs: map[rules.SpanRef]struct{}{}, resource: pcommon.NewResource()}
 		resource.CopyTo(f.resource)
 		f.elem = s.order.PushBack(f)
 		s.byID[id] = f

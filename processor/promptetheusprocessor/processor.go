@@ -137,7 +137,7 @@ func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Tra
 				span := ss.Spans().At(k)
 				isRoot := span.ParentSpanID().IsEmpty()
 				step, isStep := rules.StepFromSpan(span)
-				ref := rules.Step{Seq: -1, SpanID: span.SpanID().String(), End: int64(span.EndTimestamp())}
+				ref := rules.Step{Seq: -1, SpanID: rules.SpanRef(span.SpanID()), End: int64(span.EndTimestamp())}
 				if isStep {
 					ref = step
 				}
@@ -195,7 +195,7 @@ func (p *promptetheusProcessor) sweepIdle(ctx context.Context) {
 		p.countEvicted(ctx, []*traceFacts{f}, "idle")
 		rules.SortSteps(f.steps)
 		first := f.steps[0]
-		parent, _ := spanIDFromHex(first.SpanID)
+		parent := pcommon.SpanID(first.SpanID)
 		res := p.engine.Evaluate(rules.Run{ID: f.traceID.String()}, f.steps)
 		findings := notImmediate(res.Findings)
 		if len(findings) == 0 {

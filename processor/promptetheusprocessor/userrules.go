@@ -61,10 +61,9 @@ func (p *promptetheusProcessor) matchUserRules(ctx context.Context, rs ptrace.Re
 			continue
 		}
 		if ok {
-			out = append(out, rules.Finding{
-				RuleID: r.cfg.ID, Severity: r.cfg.Severity, Confidence: 1, Message: r.cfg.Message,
-				Evidence: []int64{step.Seq}, CriticalSeq: step.Seq, SpanID: step.SpanID, End: step.End, Immediate: true,
-			})
+			f := rules.StepFinding(step, r.cfg.ID, r.cfg.Severity, r.cfg.Message)
+			f.Immediate = true
+			out = append(out, f)
 		}
 	}
 	return out

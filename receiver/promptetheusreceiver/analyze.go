@@ -246,7 +246,7 @@ func (r *promptetheusReceiver) handleListEvents(w http.ResponseWriter, req *http
 	out := make([]timelineEntry, 0, len(snap.Steps))
 	for _, s := range snap.Steps {
 		out = append(out, timelineEntry{
-			Seq: s.Seq, Type: s.Kind, Name: s.Name, SpanID: s.SpanID, Error: s.Error,
+			Seq: s.Seq, Type: s.Kind, Name: s.Name, SpanID: s.SpanID.String(), Error: s.Error,
 			Time: time.Unix(0, s.Start).UTC().Format(time.RFC3339Nano),
 		})
 	}

@@ -188,7 +188,7 @@ func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Req
 	}
 	incoming := make([]session.Incoming, len(decoded.Events))
 	for i, raw := range decoded.Events {
-		ev, err := wire.DecodeEvent(raw, runID)
+		ev, err := decoded.Decode(i, runID)
 		incoming[i] = session.Incoming{Raw: raw, Err: err}
 		if err == nil {
 			incoming[i].Event = &ev

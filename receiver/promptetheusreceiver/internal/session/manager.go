@@ -361,34 +361,31 @@ func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
 		pending: r.state.Pending,
 	}
 	copied := false
-	batchKeys := map[string]int64{}
-	batchSeqs := map[int64]string{}
-	var keys []keySeq
+	batchKeys := map[keyHash]struct{}{}
+	batchSeqs := map[int64]struct{}{}
+	var rec batchRecord
 	for i, in := range events {
 		if in.Err != nil {
 			p.result.Rejected = append(p.result.Rejected, Rejection{Index: i, IdempotencyKey: keyOf(in), Reason: in.Err.Error(), Kind: RejectInvalid})
 			continue
 		}
 		ev := in.Event
-		if _, dup := r.keys[ev.IdempotencyKey]; dup {
+		key := hashKey(ev.IdempotencyKey)
+		_, seen := r.keys[key]
+		_, seenInBatch := batchKeys[key]
+		if seen || seenInBatch {
 			p.result.Accepted++
 			p.result.Duplicates++
 			continue
 		}
-		if _, dup := batchKeys[ev.IdempotencyKey]; dup {
-			p.result.Accepted++
-			p.result.Duplicates++
-			continue
-		}
-		if other, used := r.seqs[ev.Seq]; used && other != ev.IdempotencyKey {
+		// A new key: its seq must be new too.
+		_, used := r.seqs[ev.Seq]
+		_, usedInBatch := batchSeqs[ev.Seq]
+		if used || usedInBatch {
 			p.result.Rejected = append(p.result.Rejected, seqConflict(i, ev))
 			continue
 		}
-		if _, used := batchSeqs[ev.Seq]; used {
-			p.result.Rejected = append(p.result.Rejected, seqConflict(i, ev))
-			continue
-		}
-		if len(r.keys)+len(keys) >= m.cfg.MaxEventsPerRun {
+		if len(r.keys)+len(rec.Keys) >= m.cfg.MaxEventsPerRun {
 			p.result.Rejected = append(p.result.Rejected, Rejection{
 				Index: i, IdempotencyKey: ev.IdempotencyKey,
 				Reason: fmt.Sprintf("trace has reached its limit of %d events", m.cfg.MaxEventsPerRun),
@@ -396,9 +393,10 @@ func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
 			})
 			continue
 		}
-		batchKeys[ev.IdempotencyKey] = ev.Seq
-		batchSeqs[ev.Seq] = ev.IdempotencyKey
-		keys = append(keys, keySeq{Key: ev.IdempotencyKey, Seq: ev.Seq})
+		batchKeys[key] = struct{}{}
+		batchSeqs[ev.Seq] = struct{}{}
+		rec.Keys = append(rec.Keys, key)
+		rec.Seqs = append(rec.Seqs, ev.Seq)
 		p.result.Accepted++
 		p.summary.Count(ev)
 		if mapping.Paired(ev) && !copied {
@@ -409,7 +407,7 @@ func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
 			p.finalize = true
 		}
 	}
-	if len(keys) == 0 {
+	if len(rec.Keys) == 0 {
 		return p
 	}
 	if p.finalize {
@@ -417,7 +415,8 @@ func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
 		closeRun(p.builder, &p.summary, &p.pending, r, finalizedBySessionEnd)
 	}
 	p.summary.Widen(p.builder)
-	p.rec = &batchRecord{Keys: keys, Steps: stepsOf(p.builder)}
+	rec.Steps = stepsOf(p.builder)
+	p.rec = &rec
 	return p
 }
 

@@ -4,7 +4,10 @@
 package session // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 
 import (
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -28,16 +31,37 @@ type runState struct {
 	Analysis      json.RawMessage `json:"analysis,omitempty"`
 }
 
-// batchRecord is persisted once per accepted batch: the idempotency keys it
-// recorded and the steps of the spans it emitted.
+// batchRecord is persisted once per accepted batch: the idempotency keys
+// and seqs it recorded, and the steps of the spans it emitted.
 type batchRecord struct {
-	Keys  []keySeq     `json:"keys"`
+	Keys  []keyHash    `json:"keys"`
+	Seqs  []int64      `json:"seqs"`
 	Steps []rules.Step `json:"steps,omitempty"`
 }
 
-type keySeq struct {
-	Key string `json:"k"`
-	Seq int64  `json:"q"`
+// keyHash stands for an idempotency key: 128 bits of FNV-1a, so that dedup
+// costs 16 bytes a key whatever the key's length. A collision would need
+// 2^64 keys in one run.
+type keyHash [16]byte
+
+func hashKey(key string) keyHash {
+	h := fnv.New128a()
+	_, _ = h.Write([]byte(key))
+	var out keyHash
+	h.Sum(out[:0])
+	return out
+}
+
+// MarshalText writes the hash in hex.
+func (k keyHash) MarshalText() ([]byte, error) { return []byte(hex.EncodeToString(k[:])), nil }
+
+// UnmarshalText reads a hex hash.
+func (k *keyHash) UnmarshalText(text []byte) error {
+	if hex.DecodedLen(len(text)) != len(k) {
+		return fmt.Errorf("bad key hash %q", text)
+	}
+	_, err := hex.Decode(k[:], text)
+	return err
 }
 
 // run is one run in memory. mu serialises everything done to it, including
@@ -45,8 +69,8 @@ type keySeq struct {
 type run struct {
 	mu    sync.Mutex
 	state runState
-	keys  map[string]int64
-	seqs  map[int64]string
+	keys  map[keyHash]struct{}
+	seqs  map[int64]struct{}
 	steps []rules.Step
 	// gone is set when the run was evicted while a caller waited for mu.
 	gone bool
@@ -61,8 +85,8 @@ func newRun(info mapping.Run, now time.Time) *run {
 			Summary:      mapping.NewSummary(),
 			Pending:      mapping.NewPending(),
 		},
-		keys: map[string]int64{},
-		seqs: map[int64]string{},
+		keys: map[keyHash]struct{}{},
+		seqs: map[int64]struct{}{},
 	}
 }
 
@@ -70,9 +94,11 @@ func (r *run) finalized() bool { return !r.state.FinalizedAt.IsZero() }
 
 // applyBatch records a committed batch in memory.
 func (r *run) applyBatch(rec *batchRecord) {
-	for _, ks := range rec.Keys {
-		r.keys[ks.Key] = ks.Seq
-		r.seqs[ks.Seq] = ks.Key
+	for _, k := range rec.Keys {
+		r.keys[k] = struct{}{}
+	}
+	for _, q := range rec.Seqs {
+		r.seqs[q] = struct{}{}
 	}
 	r.steps = append(r.steps, rec.Steps...)
 }

@@ -114,7 +114,7 @@ func (m *Manager) Load(ctx context.Context) error {
 		return fmt.Errorf("listing stored traces: %w", err)
 	}
 	for k, header := range headers {
-		r := &run{keys: map[string]int64{}, seqs: map[int64]string{}}
+		r := &run{keys: map[keyHash]struct{}{}, seqs: map[int64]struct{}{}}
 		if err := json.Unmarshal(header, &r.state); err != nil {
 			m.logger.Error("Skipping unreadable stored trace", zap.String("project", k.project), zap.Error(err))
 			continue
