@@ -19,6 +19,7 @@ import (
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
@@ -38,9 +39,10 @@ type promptetheusProcessor struct {
 	facts     *factStore
 	now       func() time.Time
 
-	unregister func()
-	stop       chan struct{}
-	wg         sync.WaitGroup
+	unregister       func()
+	warnNoTrajectory sync.Once
+	stop             chan struct{}
+	wg               sync.WaitGroup
 }
 
 var _ judge.Judge = (*promptetheusProcessor)(nil)
@@ -120,8 +122,9 @@ func (p *promptetheusProcessor) Analyze(traceID pcommon.TraceID, run rules.Run, 
 }
 
 type rootRef struct {
-	res  pcommon.Resource
-	span ptrace.Span
+	res   pcommon.Resource
+	scope string
+	span  ptrace.Span
 }
 
 func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
@@ -133,6 +136,10 @@ func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Tra
 		rs := td.ResourceSpans().At(i)
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			ss := rs.ScopeSpans().At(j)
+			// Our receiver keeps the steps of its runs durably and hands them
+			// over with the root: holding them here too would double the
+			// memory a run costs.
+			receiverOwned := ss.Scope().Name() == mapping.ScopeName
 			for k := 0; k < ss.Spans().Len(); k++ {
 				span := ss.Spans().At(k)
 				isRoot := span.ParentSpanID().IsEmpty()
@@ -145,8 +152,10 @@ func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Tra
 				var stepPtr *rules.Step
 				var immediate []rules.Finding
 				if isStep {
-					stepPtr = &step
 					immediate = p.engine.StepFindings(&step)
+					if !receiverOwned {
+						stepPtr = &step
+					}
 				}
 				evicted := p.facts.record(span.TraceID(), rs.Resource(), stepPtr, user, isRoot, now)
 				p.countEvicted(ctx, evicted, "capacity")
@@ -154,7 +163,7 @@ func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Tra
 				w.write(rs.Resource(), span.TraceID(), span.SpanID(), span.EndTimestamp(), runIDOf(span), immediate)
 				p.countFindings(ctx, immediate)
 				if isRoot {
-					roots = append(roots, rootRef{res: rs.Resource(), span: span})
+					roots = append(roots, rootRef{res: rs.Resource(), scope: ss.Scope().Name(), span: span})
 				}
 			}
 		}
@@ -173,6 +182,11 @@ func (p *promptetheusProcessor) judgeRoot(ctx context.Context, w *findingWriter,
 	run := runOf(root.span)
 	if t, ok := judge.TrajectoryFrom(ctx, traceID); ok {
 		run, steps = t.Run, t.Steps
+	} else if root.scope == mapping.ScopeName {
+		p.warnNoTrajectory.Do(func() {
+			p.logger.Warn("The root span of a Promptetheus run arrived without its steps: put the promptetheus processor " +
+				"right after the receivers, before any batching, or runs are judged without their events")
+		})
 	}
 	res := p.engine.Evaluate(run, steps)
 	traceFindings := notImmediate(res.Findings)

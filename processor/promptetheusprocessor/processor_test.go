@@ -111,7 +111,10 @@ func TestVerdictOnPromptetheusRun(t *testing.T) {
 		`"type":"goal_check","payload":{"passed":false,"mismatches":["Selected 2:00 AM instead of 2:00 PM"]}`,
 	)
 	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	require.NoError(t, p.ConsumeTraces(context.Background(), root))
+	// The receiver hands its durable steps over with the root.
+	require.NoError(t, p.ConsumeTraces(withSteps(t, children, pythonGoal), root))
+	held, _ := p.facts.snapshot(mapping.TraceID("proj", "run_1"))
+	assert.Empty(t, held, "the receiver's steps are not held twice")
 
 	r := rootOf(t, sink)
 	assert.Equal(t, ptrace.StatusCodeError, r.Status().Code())
@@ -158,21 +161,27 @@ func TestVerdictOnPromptetheusRun(t *testing.T) {
 	}
 }
 
+// withSteps carries the steps of children as the receiver does.
+func withSteps(t *testing.T, children ptrace.Traces, goal string) context.Context {
+	var steps []rules.Step
+	spans := children.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	for i := 0; i < spans.Len(); i++ {
+		if st, ok := rules.StepFromSpan(spans.At(i)); ok {
+			steps = append(steps, st)
+		}
+	}
+	return judge.WithTrajectory(context.Background(), &judge.Trajectory{
+		TraceID: mapping.TraceID("proj", "run_1"), Run: rules.Run{ID: "run_1", Agent: "browser-agent", UserGoal: goal}, Steps: steps,
+	})
+}
+
 func TestReceiverTrajectoryWinsOverFactsInMemory(t *testing.T) {
 	p, sink := newTestProcessor(t, nil)
 	children, root := promptetheusRun(t, "Book Tuesday",
 		`"type":"goal_check","payload":{"passed":true}`)
 	// The processor restarted and never saw the children; the receiver
 	// carries the durable steps along with the root.
-	var steps []rules.Step
-	spans := children.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-	for i := 0; i < spans.Len(); i++ {
-		st, _ := rules.StepFromSpan(spans.At(i))
-		steps = append(steps, st)
-	}
-	traceID := mapping.TraceID("proj", "run_1")
-	ctx := judge.WithTrajectory(context.Background(), &judge.Trajectory{TraceID: traceID, Run: rules.Run{ID: "run_1"}, Steps: steps})
-	require.NoError(t, p.ConsumeTraces(ctx, root))
+	require.NoError(t, p.ConsumeTraces(withSteps(t, children, "Book Tuesday"), root))
 	r := rootOf(t, sink)
 	passed, ok := r.Attributes().Get(conventions.AttrGoalPassed)
 	require.True(t, ok)
