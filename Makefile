@@ -5,7 +5,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 COLLECTOR := $(BIN)/otelcol-promptetheus
 JAEGER    := $(BIN)/jaeger
-CODEGEN   := $(GO) tool -modfile=$(CURDIR)/internal/tools/codegen/go.mod
+DEVTOOLS  := $(GO) tool -modfile=$(CURDIR)/internal/tools/devtools/go.mod
 DATA_DIR  ?= $(CURDIR)/data
 
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
@@ -86,10 +86,10 @@ fmt:
 generate: generate-metadata generate-distribution ## Regenerate mdatagen code and the distribution.
 
 generate-metadata:
-	cd receiver/promptetheusreceiver && $(CODEGEN) mdatagen metadata.yaml
+	cd receiver/promptetheusreceiver && $(DEVTOOLS) mdatagen metadata.yaml
 
 generate-distribution:
-	$(CODEGEN) builder --config builder-config.yaml --skip-compilation --skip-get-modules
+	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules
 	gofmt -w cmd/otelcol-promptetheus
 
 clean:

@@ -1,7 +1,7 @@
 // Copyright The Promptetheus Collector Authors
 // SPDX-License-Identifier: Apache-2.0
 
-//go:generate go tool -modfile=../../internal/tools/codegen/go.mod mdatagen metadata.yaml
+//go:generate go tool -modfile=../../internal/tools/devtools/go.mod mdatagen metadata.yaml
 
 // Package promptetheusreceiver serves the Promptetheus Session API and turns
 // agent runs into OTLP traces.
