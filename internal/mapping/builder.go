@@ -189,24 +189,26 @@ func (b *Builder) AddRoot(sum *Summary, createdAt time.Time, finalizedBy string)
 
 	switch {
 	case sum.goalFailed():
-		setError(span, conventions.ErrorTypeGoalFailed, firstOr(sum.Goal.Mismatches, "goal_check failed"))
+		SetError(span, conventions.ErrorTypeGoalFailed, FirstOr(sum.Goal.Mismatches, "goal_check failed"))
 	case failedSessionStatuses[sum.SessionStatus]:
 		msg := sum.SessionError
 		if msg == "" {
 			msg = "session ended with status " + sum.SessionStatus
 		}
-		setError(span, conventions.ErrorTypeSessionFailed, b.attrs.cut(msg))
+		SetError(span, conventions.ErrorTypeSessionFailed, b.attrs.cut(msg))
 	}
 	return span
 }
 
-func setError(span ptrace.Span, errorType, message string) {
+// SetError puts span in ERROR with error.type, as the conventions say.
+func SetError(span ptrace.Span, errorType, message string) {
 	span.Status().SetCode(ptrace.StatusCodeError)
 	span.Status().SetMessage(message)
 	span.Attributes().PutStr(conventions.AttrErrorType, errorType)
 }
 
-func firstOr(values []string, fallback string) string {
+// FirstOr is the first of values, or fallback when there is none.
+func FirstOr(values []string, fallback string) string {
 	if len(values) > 0 && values[0] != "" {
 		return values[0]
 	}

@@ -186,21 +186,31 @@ func (b *Builder) addGoalCheck(ev *wire.Event, p *wire.GoalCheck, id pcommon.Spa
 		return // a goal_check without a verdict
 	}
 	attrs.PutBool(conventions.AttrGoalPassed, *p.Passed)
+	AddGoalEvaluation(span, *p.Passed, b.attrs.cut(strings.Join(p.Mismatches, "; ")))
+	if !*p.Passed {
+		SetError(span, conventions.ErrorTypeGoalFailed, b.attrs.cut(FirstOr(p.Mismatches, "goal_check failed")))
+	}
+}
 
+// AddGoalEvaluation records a goal verdict on span as the semantic
+// conventions' gen_ai.evaluation.result event: name goal_check, label
+// pass/fail, score 1/0, the mismatches as explanation.
+func AddGoalEvaluation(span ptrace.Span, passed bool, explanation string) {
 	e := span.Events().AppendEmpty()
 	e.SetName(conventions.EventGenAIEvaluationResult)
 	e.SetTimestamp(span.EndTimestamp())
 	ea := e.Attributes()
 	ea.PutStr(conventions.AttrGenAIEvaluationName, conventions.EvaluationNameGoalCheck)
-	if *p.Passed {
+	if passed {
 		ea.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelPass)
 		ea.PutDouble(conventions.AttrGenAIEvaluationScore, 1)
 		return
 	}
 	ea.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelFail)
 	ea.PutDouble(conventions.AttrGenAIEvaluationScore, 0)
-	b.attrs.putStr(ea, conventions.AttrGenAIEvaluationExplain, strings.Join(p.Mismatches, "; "))
-	setError(span, conventions.ErrorTypeGoalFailed, b.attrs.cut(firstOr(p.Mismatches, "goal_check failed")))
+	if explanation != "" {
+		ea.PutStr(conventions.AttrGenAIEvaluationExplain, explanation)
+	}
 }
 
 func (b *Builder) addScore(ev *wire.Event, p *wire.Score, id pcommon.SpanID) {
@@ -232,7 +242,7 @@ func (b *Builder) addError(ev *wire.Event, p *wire.Error, id pcommon.SpanID) {
 	if p.Handled != nil {
 		attrs.PutBool(conventions.AttrErrorHandled, *p.Handled)
 	}
-	setError(span, b.attrs.cut(errorType), b.attrs.cut(p.Message))
+	SetError(span, b.attrs.cut(errorType), b.attrs.cut(p.Message))
 
 	e := span.Events().AppendEmpty()
 	e.SetName(conventions.EventException)
@@ -300,7 +310,7 @@ func (b *Builder) AddToolSpan(call, result *wire.Event) {
 	if resP.Failed() {
 		msg := jsonText(resP.Error)
 		b.attrs.putStr(attrs, conventions.AttrToolError, msg)
-		setError(span, conventions.ErrorTypeToolError, b.attrs.cut(msg))
+		SetError(span, conventions.ErrorTypeToolError, b.attrs.cut(msg))
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 )
 
 // The four reference detectors of the Promptetheus wire contract. They
@@ -41,7 +43,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 		}
 		critical := t.criticalStep(tokens, gc)
 		return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.9, critical, []int64{gc.Seq, critical.Seq},
-			firstOr(gc.D().Mismatches, "goal_check failed"))}
+			mapping.FirstOr(gc.D().Mismatches, "goal_check failed"))}
 	}
 	goal := goalTokens(t.run.UserGoal)
 	if snap := t.last(KindDOMSnapshot); snap != nil && len(snap.D().Selected) > 0 {
@@ -316,11 +318,4 @@ func (t *trajectory) last(kind string) *Step {
 		}
 	}
 	return nil
-}
-
-func firstOr(values []string, fallback string) string {
-	if len(values) > 0 && values[0] != "" {
-		return values[0]
-	}
-	return fallback
 }

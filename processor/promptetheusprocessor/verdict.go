@@ -122,7 +122,9 @@ func annotateRoot(root ptrace.Span, res *rules.Result, errorSeverity rules.Sever
 		for _, mm := range res.Mismatches {
 			m.AppendEmpty().SetStr(mm)
 		}
-		addGoalEvaluation(root, res)
+		if !hasEvaluation(root) {
+			mapping.AddGoalEvaluation(root, *res.GoalPassed, strings.Join(res.Mismatches, "; "))
+		}
 	}
 
 	if root.Status().Code() == ptrace.StatusCodeError {
@@ -130,50 +132,23 @@ func annotateRoot(root ptrace.Span, res *rules.Result, errorSeverity rules.Sever
 	}
 	switch {
 	case res.GoalPassed != nil && !*res.GoalPassed:
-		setError(root, conventions.ErrorTypeGoalFailed, firstOr(res.Mismatches, "goal_check failed"))
+		mapping.SetError(root, conventions.ErrorTypeGoalFailed, mapping.FirstOr(res.Mismatches, "goal_check failed"))
 	case maxSev >= errorSeverity:
 		for i := range res.Findings {
 			if f := &res.Findings[i]; f.Severity == maxSev {
-				setError(root, f.RuleID, f.Message)
+				mapping.SetError(root, f.RuleID, f.Message)
 				return
 			}
 		}
 	}
 }
 
-// addGoalEvaluation records the deciding goal_check on the root as a
-// gen_ai.evaluation.result event, unless one is there already.
-func addGoalEvaluation(root ptrace.Span, res *rules.Result) {
-	events := root.Events()
-	for i := 0; i < events.Len(); i++ {
-		if events.At(i).Name() == conventions.EventGenAIEvaluationResult {
-			return
+// hasEvaluation reports whether span already carries an evaluation event.
+func hasEvaluation(span ptrace.Span) bool {
+	for i := 0; i < span.Events().Len(); i++ {
+		if span.Events().At(i).Name() == conventions.EventGenAIEvaluationResult {
+			return true
 		}
 	}
-	e := events.AppendEmpty()
-	e.SetName(conventions.EventGenAIEvaluationResult)
-	e.SetTimestamp(root.EndTimestamp())
-	a := e.Attributes()
-	a.PutStr(conventions.AttrGenAIEvaluationName, conventions.EvaluationNameGoalCheck)
-	if *res.GoalPassed {
-		a.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelPass)
-		a.PutDouble(conventions.AttrGenAIEvaluationScore, 1)
-		return
-	}
-	a.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelFail)
-	a.PutDouble(conventions.AttrGenAIEvaluationScore, 0)
-	a.PutStr(conventions.AttrGenAIEvaluationExplain, strings.Join(res.Mismatches, "; "))
-}
-
-func setError(span ptrace.Span, errorType, message string) {
-	span.Status().SetCode(ptrace.StatusCodeError)
-	span.Status().SetMessage(message)
-	span.Attributes().PutStr(conventions.AttrErrorType, errorType)
-}
-
-func firstOr(values []string, fallback string) string {
-	if len(values) > 0 && values[0] != "" {
-		return values[0]
-	}
-	return fallback
+	return false
 }
