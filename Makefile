@@ -65,6 +65,7 @@ FUZZ_TARGETS := \
 	FuzzDecodeEvent:./internal/wire \
 	FuzzDecodeEventBody:./internal/wire \
 	FuzzDecodeCreateRun:./internal/wire \
+	FuzzScanner:./internal/wire \
 	FuzzMapEvent:./internal/mapping \
 	FuzzArtifactNames:./receiver/promptetheusreceiver/internal/artifactstore \
 	FuzzJWTVerify:./receiver/promptetheusreceiver \
