@@ -167,7 +167,12 @@ func (m *Manager) Stats() (open, finalized int) {
 	}
 	m.mu.Unlock()
 	for _, r := range runs {
-		r.mu.Lock()
+		// A run busy with a request is not waited for (a metrics scrape must
+		// not stall behind the pipeline): it is counted as open.
+		if !r.mu.TryLock() {
+			open++
+			continue
+		}
 		if r.finalized() {
 			finalized++
 		} else {
