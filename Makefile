@@ -77,9 +77,10 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 	  $(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
 	done
 
-lint: ## gofmt and go vet.
+lint: ## gofmt, go vet and staticcheck (all build tags).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
+	$(DEVTOOLS) staticcheck -tags bench,reliability ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -7,7 +7,6 @@ package e2e
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -487,11 +486,4 @@ func (c *collector) metric(t testing.TB, name string, filters ...string) float64
 
 func jaegerExporter(j *jaeger) string {
 	return fmt.Sprintf("endpoint: %s\ntls:\n  insecure: true\nsending_queue:\n  storage: file_storage\n", j.otlpGRPC)
-}
-
-// context for requests that must not hang a test.
-func timeoutCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
 }
