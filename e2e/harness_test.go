@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -291,6 +292,41 @@ func (j *jaeger) trace(t testing.TB, traceID string) []jaegerSpan {
 		return nil
 	}
 	return out.Data[0].Spans
+}
+
+// distinct collapses the copies of a span a backend received twice: the
+// pipeline delivers at least once, and a crash between sending and
+// recording lets a span go twice. Copies must be identical (our spans are
+// deterministic) but for Jaeger's own sanitizer warnings; it returns one span
+// per id and the number of copies collapsed.
+func distinct(t testing.TB, spans []jaegerSpan) ([]jaegerSpan, int) {
+	t.Helper()
+	byID := map[string]jaegerSpan{}
+	var out []jaegerSpan
+	copies := 0
+	for _, sp := range spans {
+		first, seen := byID[sp.SpanID]
+		if !seen {
+			byID[sp.SpanID] = sp
+			out = append(out, sp)
+			continue
+		}
+		copies++
+		assert.Equal(t, comparable(first), comparable(sp), "span %s delivered twice with other content", sp.SpanID)
+	}
+	return out, copies
+}
+
+// comparable is a span without the warnings Jaeger adds when it stores it.
+func comparable(sp jaegerSpan) jaegerSpan {
+	tags := sp.Tags[:0:0]
+	for _, tg := range sp.Tags {
+		if tg.Key != "@jaeger@warnings" {
+			tags = append(tags, tg)
+		}
+	}
+	sp.Tags = tags
+	return sp
 }
 
 // waitTrace polls Jaeger until the trace has at least n spans.

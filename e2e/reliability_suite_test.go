@@ -76,7 +76,7 @@ func TestReliabilitySuite(t *testing.T) {
 	stopSampling()
 
 	verifyStart := time.Now()
-	lost, dups := load.verify(t, j)
+	lost, dups, copies := load.verify(t, j)
 	s := load.stats()
 	fmt.Printf(`
 | measure | value |
@@ -92,9 +92,10 @@ func TestReliabilitySuite(t *testing.T) {
 | collector RSS: start / max / end | %.0f / %.0f / %.0f MiB |
 | events lost | %d |
 | events duplicated | %d |
+| identical copies redelivered (collapsed) | %d |
 | verification in Jaeger | %s |
 `, *agentsFlag, *rateFlag, float64(s.events)/elapsed.Seconds(), s.runs, s.events, s.requests, s.retried,
-		s.p50, s.p99, strings.Join(faults, "; "), rss.first(), rss.max(), rss.last(), lost, dups, time.Since(verifyStart).Round(time.Second))
+		s.p50, s.p99, strings.Join(faults, "; "), rss.first(), rss.max(), rss.last(), lost, dups, copies, time.Since(verifyStart).Round(time.Second))
 	assert.Zero(t, lost)
 	assert.Zero(t, dups)
 	assert.Less(t, rss.max(), 4*rss.first()+256, "memory stays bounded")
@@ -178,11 +179,13 @@ func (l *loadRun) stats() loadStats {
 	return s
 }
 
-// verify counts, per run, the acknowledged events missing from Jaeger and
-// the ones stored more than once.
-func (l *loadRun) verify(t *testing.T, j *jaeger) (lost, dups int) {
+// verify counts, per run, the acknowledged events missing from Jaeger, the
+// ones stored as more than one distinct span, and the identical copies of a
+// span delivered twice (collapsed, as backends do).
+func (l *loadRun) verify(t *testing.T, j *jaeger) (lost, dups, copies int) {
 	for run, seqs := range l.acked {
-		spans := waitTraceLen(t, j, hexTraceID("proj_acmemeet", run), len(seqs)+1)
+		spans, n := distinct(t, waitTraceLen(t, j, hexTraceID("proj_acmemeet", run), len(seqs)+1))
+		copies += n
 		got := map[int64]int{}
 		for _, sp := range spans {
 			if sp.tag("promptetheus.event.type") != nil {
@@ -198,7 +201,7 @@ func (l *loadRun) verify(t *testing.T, j *jaeger) (lost, dups int) {
 			}
 		}
 	}
-	return lost, dups
+	return lost, dups, copies
 }
 
 // waitTraceLen polls Jaeger for up to two minutes for n spans, returning
