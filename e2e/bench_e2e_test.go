@@ -168,19 +168,6 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
 }
 
-// peakRSS is the high-water mark of a process's resident memory, in MiB.
-func peakRSS(t *testing.T, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
-}
-
 func percentile(lat []time.Duration, p int) time.Duration {
 	if len(lat) == 0 {
 		return 0
@@ -241,7 +228,7 @@ func TestSideBySide(t *testing.T) {
 			}
 			time.Sleep(time.Second) // let the metrics catch up
 			rounds[i] = append(rounds[i], result{
-				mode: m.name, events: w.events, wall: wall, cpu: cpu, peakRSS: peakRSS(t, c.cmd.Process.Pid),
+				mode: m.name, events: w.events, wall: wall, cpu: cpu, peakRSS: mustMiB(t, c.cmd.Process.Pid, "VmHWM"),
 				p50: percentile(lat, 50), p99: percentile(lat, 99),
 				acceptedSpans: c.metric(t, "otelcol_receiver_accepted_spans", receiver),
 			})
@@ -316,12 +303,12 @@ func TestAnalyzeCost(t *testing.T) {
 
 	const runs, perRun = 2000, 100
 	time.Sleep(time.Second)
-	before := currentRSS(t, c.cmd.Process.Pid)
+	before := mustMiB(t, c.cmd.Process.Pid, "VmRSS")
 	for r := range runs {
 		sendRun(t, base, fmt.Sprintf("open_%05d", r), perRun)
 	}
 	time.Sleep(2 * time.Second)
-	after := currentRSS(t, c.cmd.Process.Pid)
+	after := mustMiB(t, c.cmd.Process.Pid, "VmRSS")
 	fmt.Printf("\nMemory per open run of %d events: %.1f KiB (RSS %.0f -> %.0f MiB over %d runs)\n",
 		perRun, (after-before)*1024/runs, before, after, runs)
 }
@@ -346,14 +333,8 @@ func post(t *testing.T, url, token string, body []byte) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)
 }
 
-func currentRSS(t *testing.T, pid int) float64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	require.NoError(t, err)
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseFloat(f[1], 64)
-			return kb / 1024
-		}
-	}
-	return 0
+func mustMiB(t *testing.T, pid int, field string) float64 {
+	mib, ok := procMiB(pid, field)
+	require.True(t, ok, "reading %s of pid %d", field, pid)
+	return mib
 }

@@ -329,6 +329,22 @@ func comparable(sp jaegerSpan) jaegerSpan {
 	return sp
 }
 
+// procMiB reads a memory figure of a process from /proc/<pid>/status, in
+// MiB: "VmRSS" (resident now) or "VmHWM" (its high-water mark).
+func procMiB(pid int, field string) (float64, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field+":" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err == nil
+		}
+	}
+	return 0, false
+}
+
 // waitTrace polls Jaeger until the trace has at least n spans.
 func (j *jaeger) waitTrace(t testing.TB, traceID string, n int) []jaegerSpan {
 	t.Helper()

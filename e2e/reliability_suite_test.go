@@ -9,9 +9,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,7 +226,7 @@ func (r *rssSampler) run(pid func() int) (stop func()) {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		for {
-			if mib, ok := readRSS(pid()); ok {
+			if mib, ok := procMiB(pid(), "VmRSS"); ok {
 				r.mu.Lock()
 				r.samples = append(r.samples, mib)
 				r.mu.Unlock()
@@ -241,20 +239,6 @@ func (r *rssSampler) run(pid func() int) (stop func()) {
 		}
 	})
 	return func() { close(done); wg.Wait() }
-}
-
-func readRSS(pid int) (float64, bool) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, false
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err == nil
-		}
-	}
-	return 0, false
 }
 
 func (r *rssSampler) first() float64 { return r.at(0) }

@@ -96,17 +96,8 @@ type analyzeResponse struct {
 const incidentSeverityHigh = 0.9
 
 func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Request) {
-	p, ok := r.authorize(w, req, true)
+	project, runID, ok := r.consoleProject(w, req)
 	if !ok {
-		return
-	}
-	runID := req.PathValue("id")
-	project, exists, ok := r.runProject(w, req, p, runID)
-	if !ok {
-		return
-	}
-	if !exists {
-		writeDetail(w, http.StatusNotFound, session.ErrNotFound.Error())
 		return
 	}
 	snap, err := r.sessions.Finalize(req.Context(), project, runID, session.FinalizedByAnalyze, r.now())
@@ -255,17 +246,8 @@ func (r *promptetheusReceiver) handleListEvents(w http.ResponseWriter, req *http
 
 // consoleRun authorises a console read of an existing run.
 func (r *promptetheusReceiver) consoleRun(w http.ResponseWriter, req *http.Request) (session.Snapshot, bool) {
-	p, ok := r.authorize(w, req, true)
+	project, runID, ok := r.consoleProject(w, req)
 	if !ok {
-		return session.Snapshot{}, false
-	}
-	runID := req.PathValue("id")
-	project, exists, ok := r.runProject(w, req, p, runID)
-	if !ok {
-		return session.Snapshot{}, false
-	}
-	if !exists {
-		writeDetail(w, http.StatusNotFound, session.ErrNotFound.Error())
 		return session.Snapshot{}, false
 	}
 	snap, err := r.sessions.Get(project, runID)
@@ -274,4 +256,23 @@ func (r *promptetheusReceiver) consoleRun(w http.ResponseWriter, req *http.Reque
 		return session.Snapshot{}, false
 	}
 	return snap, true
+}
+
+// consoleProject authorises a console request on an existing run and
+// returns the run's project; it answers 401/403/404 itself.
+func (r *promptetheusReceiver) consoleProject(w http.ResponseWriter, req *http.Request) (project, runID string, ok bool) {
+	p, ok := r.authorize(w, req, true)
+	if !ok {
+		return "", "", false
+	}
+	runID = req.PathValue("id")
+	project, exists, ok := r.runProject(w, req, p, runID)
+	if !ok {
+		return "", "", false
+	}
+	if !exists {
+		writeDetail(w, http.StatusNotFound, session.ErrNotFound.Error())
+		return "", "", false
+	}
+	return project, runID, true
 }

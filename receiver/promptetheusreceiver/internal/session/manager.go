@@ -184,7 +184,6 @@ func (m *Manager) Create(ctx context.Context, info mapping.Run, now time.Time) (
 		info.Implicit = r.state.Info.Implicit
 		r.state.Info = info
 	}
-	r.state.Created = true
 	r.state.LastActivity = now
 	if err := m.persist(ctx, runKey{info.Project, info.ID}, r, nil); err != nil {
 		r.state = prev

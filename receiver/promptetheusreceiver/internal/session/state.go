@@ -19,7 +19,6 @@ import (
 type runState struct {
 	Info         mapping.Run     `json:"info"`
 	CreatedAt    time.Time       `json:"created_at"`
-	Created      bool            `json:"created"`
 	LastActivity time.Time       `json:"last_activity"`
 	FinalizedAt  time.Time       `json:"finalized_at,omitzero"`
 	FinalizedBy  string          `json:"finalized_by,omitempty"`
