@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -154,8 +155,9 @@ func jsonText(raw json.RawMessage) string {
 		return s
 	}
 	var buf bytes.Buffer
-	if json.Compact(&buf, raw) != nil {
-		return string(raw)
+	if json.Compact(&buf, raw) == nil {
+		raw = buf.Bytes()
 	}
-	return buf.String()
+	// Compact keeps invalid UTF-8 inside strings; OTLP strings must be UTF-8.
+	return strings.ToValidUTF8(string(raw), "\uFFFD")
 }

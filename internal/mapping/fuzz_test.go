@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -60,30 +61,50 @@ func FuzzMapEvent(f *testing.F) {
 		if _, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(body); err != nil {
 			t.Fatalf("a backend could not decode our spans: %v", err)
 		}
-		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		rs := td.ResourceSpans().At(0)
+		checkAttributes(t, &cfg, rs.Resource().Attributes())
+		spans := rs.ScopeSpans().At(0).Spans()
 		for i := 0; i < spans.Len(); i++ {
 			s := spans.At(i)
 			if s.TraceID().IsEmpty() || s.SpanID().IsEmpty() {
 				t.Fatalf("zero id on %q", s.Name())
 			}
-			if len(s.Name()) > cfg.MaxAttributeLength {
-				t.Fatalf("span name of %d bytes", len(s.Name()))
+			if len(s.Name()) > cfg.MaxAttributeLength || !utf8.ValidString(s.Name()) {
+				t.Fatalf("span name %q", s.Name())
 			}
-			s.Attributes().Range(func(k string, v pcommon.Value) bool {
-				switch v.Type() {
-				case pcommon.ValueTypeStr:
-					if len(v.Str()) > cfg.MaxAttributeLength {
-						t.Fatalf("%s is %d bytes, over %d", k, len(v.Str()), cfg.MaxAttributeLength)
-					}
-				case pcommon.ValueTypeSlice:
-					if v.Slice().Len() > cfg.MaxArrayLength {
-						t.Fatalf("%s has %d items", k, v.Slice().Len())
-					}
-				case pcommon.ValueTypeMap:
-					t.Fatalf("%s: nested maps are flattened or rendered as JSON", k)
-				}
-				return true
-			})
+			checkAttributes(t, &cfg, s.Attributes())
+			for j := 0; j < s.Events().Len(); j++ {
+				checkAttributes(t, &cfg, s.Events().At(j).Attributes())
+			}
 		}
+	})
+}
+
+func checkAttributes(t *testing.T, cfg *Config, attrs pcommon.Map) {
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		if !utf8.ValidString(k) {
+			t.Fatalf("attribute key %q is not UTF-8", k)
+		}
+		switch v.Type() {
+		case pcommon.ValueTypeStr:
+			if !utf8.ValidString(v.Str()) {
+				t.Fatalf("%s is not UTF-8", k)
+			}
+			if len(v.Str()) > cfg.MaxAttributeLength {
+				t.Fatalf("%s is %d bytes, over %d", k, len(v.Str()), cfg.MaxAttributeLength)
+			}
+		case pcommon.ValueTypeSlice:
+			if v.Slice().Len() > cfg.MaxArrayLength {
+				t.Fatalf("%s has %d items", k, v.Slice().Len())
+			}
+			for i := 0; i < v.Slice().Len(); i++ {
+				if e := v.Slice().At(i).AsString(); !utf8.ValidString(e) || len(e) > cfg.MaxAttributeLength {
+					t.Fatalf("%s[%d] = %q", k, i, e)
+				}
+			}
+		case pcommon.ValueTypeMap:
+			t.Fatalf("%s: nested maps are flattened or rendered as JSON", k)
+		}
+		return true
 	})
 }

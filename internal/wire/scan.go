@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"unicode/utf8"
 )
 
 // A small scanner over JSON that json.Valid has accepted: it finds the
@@ -68,13 +69,14 @@ func skipSpace(b []byte, i int) int {
 
 // eachField calls f with the key (unquoted) and raw value of every field of
 // the valid JSON object b, in order. Keys are sub-slices of b unless they
-// hold escapes.
+// hold escapes or invalid UTF-8, which are decoded as encoding/json does
+// (U+FFFD for bad bytes), so no key reaches an attribute name unchecked.
 func eachField(b []byte, f func(key, value []byte)) {
 	i := skipSpace(b, 1)
 	for i < len(b) && b[i] == '"' {
 		n := skipString(b[i:])
 		key := b[i+1 : i+n-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
 			s, _ := rawString(b[i : i+n])
 			key = []byte(s)
 		}
