@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
 // maxMetadataDepth is how deep metadata objects are flattened into
@@ -150,13 +152,15 @@ func putNumber(m pcommon.Map, key string, raw json.RawMessage) {
 // else compact JSON.
 func jsonText(raw json.RawMessage) string {
 	raw = bytes.TrimSpace(raw)
-	var s string
-	if len(raw) > 0 && raw[0] == '"' && json.Unmarshal(raw, &s) == nil {
+	if s, ok := wire.DecodeString(raw); ok {
 		return s
 	}
-	var buf bytes.Buffer
-	if json.Compact(&buf, raw) == nil {
-		raw = buf.Bytes()
+	// SDKs send compact JSON; only JSON with whitespace needs compacting.
+	if bytes.ContainsAny(raw, " \t\r\n") {
+		var buf bytes.Buffer
+		if json.Compact(&buf, raw) == nil {
+			raw = buf.Bytes()
+		}
 	}
 	// Compact keeps invalid UTF-8 inside strings; OTLP strings must be UTF-8.
 	return strings.ToValidUTF8(string(raw), "\uFFFD")

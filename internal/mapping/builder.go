@@ -110,6 +110,10 @@ func (b *Builder) parentOf(ev *wire.Event) pcommon.SpanID {
 	return b.rootID
 }
 
+// eventSpanAttributes is the attribute count of an llm_call span, the most
+// common kind.
+const eventSpanAttributes = 12
+
 // newEventSpan starts a zero-duration span for ev with the attributes every
 // event span carries.
 func (b *Builder) newEventSpan(ev *wire.Event, name string, id pcommon.SpanID) ptrace.Span {
@@ -123,6 +127,8 @@ func (b *Builder) newEventSpan(ev *wire.Event, name string, id pcommon.SpanID) p
 	span.SetStartTimestamp(ts)
 	span.SetEndTimestamp(ts)
 	attrs := span.Attributes()
+	// The envelope's and a typical payload's attributes, without regrowing.
+	attrs.EnsureCapacity(eventSpanAttributes)
 	b.attrs.putStr(attrs, conventions.AttrTraceID, b.run.ID)
 	attrs.PutStr(conventions.AttrEventType, ev.Type)
 	attrs.PutInt(conventions.AttrEventSeq, ev.Seq)

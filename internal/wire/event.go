@@ -106,7 +106,7 @@ func (e *envelope) set(key, value []byte) {
 // run in the reference's order and answer with its messages.
 func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 	raw = bytes.TrimSpace(raw)
-	if !json.Valid(raw) {
+	if !validJSON(raw) {
 		return Event{}, invalid("event must be a mapping")
 	}
 	return decodeValidEvent(raw, runID)
@@ -137,15 +137,16 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 		return Event{}, invalid("event missing required envelope field(s): %s", strings.Join(missing, ", "))
 	}
 	var ev Event
-	var err error
-	if ev.Type, err = nonEmptyString("type", env.Type, MaxTypeLength); err != nil {
+	typ, err := nonEmptyBytes("type", env.Type, MaxTypeLength)
+	if err != nil {
 		return Event{}, err
 	}
-	decode, known := payloadDecoders[ev.Type]
+	decode, known := payloadDecoders[string(typ)]
 	if !known {
 		return Event{}, invalid(ReasonUnknownType)
 	}
-	if _, err = nonEmptyString("session_id", env.SessionID, MaxRunIDLength); err != nil {
+	ev.Type = eventTypes[string(typ)]
+	if _, err = nonEmptyBytes("session_id", env.SessionID, MaxRunIDLength); err != nil {
 		return Event{}, err
 	}
 	ev.SessionID = runID
@@ -193,34 +194,49 @@ func isObject(raw json.RawMessage) bool {
 
 // nonEmptyString decodes an envelope string field.
 func nonEmptyString(field string, raw json.RawMessage, maxLen int) (string, error) {
-	s, ok := rawString(raw)
-	if !ok {
-		return "", invalid("event.%s must be a string", field)
-	}
-	switch {
-	case strings.TrimSpace(s) == "":
-		return "", invalid("event.%s must be nonempty", field)
-	case len(s) > maxLen:
-		return "", invalid("event.%s is longer than %d bytes", field, maxLen)
-	case strings.ContainsRune(s, 0) || strings.ContainsRune(s, utf8.RuneError):
-		return "", invalid("event.%s contains invalid characters", field)
-	}
-	return s, nil
+	b, err := nonEmptyBytes(field, raw, maxLen)
+	return string(b), err
 }
 
-// rawString reads a JSON string value. Strings without escapes, the common
-// case, are taken as they are, without a second pass of the JSON decoder
-// (the envelope decode already checked the syntax).
-func rawString(raw json.RawMessage) (string, bool) {
+// nonEmptyBytes checks an envelope string field without copying it when it
+// holds no escapes.
+func nonEmptyBytes(field string, raw json.RawMessage, maxLen int) ([]byte, error) {
+	b, ok := stringBytes(raw)
+	if !ok {
+		return nil, invalid("event.%s must be a string", field)
+	}
+	switch {
+	case len(bytes.TrimSpace(b)) == 0:
+		return nil, invalid("event.%s must be nonempty", field)
+	case len(b) > maxLen:
+		return nil, invalid("event.%s is longer than %d bytes", field, maxLen)
+	case bytes.IndexByte(b, 0) >= 0 || bytes.ContainsRune(b, utf8.RuneError):
+		return nil, invalid("event.%s contains invalid characters", field)
+	}
+	return b, nil
+}
+
+// DecodeString reads the JSON string value raw (without a copy of the
+// decoder when it holds no escapes); ok is false when raw is not a string.
+func DecodeString(raw json.RawMessage) (s string, ok bool) {
+	b, ok := stringBytes(raw)
+	return string(b), ok
+}
+
+// stringBytes reads a JSON string value. Strings without escapes, the
+// common case, are the input's own bytes, without a second pass of the JSON
+// decoder (the envelope decode already checked the syntax).
+func stringBytes(raw json.RawMessage) ([]byte, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
+		return nil, false
 	}
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
+		return inner, true
 	}
 	var s string
-	return s, json.Unmarshal(raw, &s) == nil
+	err := json.Unmarshal(raw, &s)
+	return []byte(s), err == nil
 }
 
 func decodeSeq(raw json.RawMessage) (int64, error) {
@@ -250,14 +266,19 @@ var (
 )
 
 func decodeTimestamp(raw json.RawMessage) (time.Time, error) {
-	s, ok := rawString(raw)
+	b, ok := stringBytes(raw)
 	if !ok {
 		return time.Time{}, invalid("event.timestamp must be a string")
 	}
-	ts, err := ParseTimestamp(s)
-	if err != nil {
-		return time.Time{}, invalid("event.timestamp must be an RFC 3339 timestamp")
+	// UnmarshalText reads strict RFC 3339 without copying; the rest goes
+	// through the lenient parse.
+	var ts time.Time
+	if err := ts.UnmarshalText(b); err != nil {
+		if ts, err = ParseTimestamp(string(b)); err != nil {
+			return time.Time{}, invalid("event.timestamp must be an RFC 3339 timestamp")
+		}
 	}
+	ts = ts.UTC()
 	if ts.Before(minTimestamp) || ts.After(maxTimestamp) {
 		return time.Time{}, invalid("event.timestamp is out of range")
 	}

@@ -92,13 +92,17 @@ func FuzzDecodeCreateRun(f *testing.F) {
 	})
 }
 
-// FuzzScanner checks the zero-copy scanner against encoding/json: the same
-// fields of an object, the same elements of an array.
+// FuzzScanner checks the validator and the zero-copy scanner against
+// encoding/json: the same verdict, the same fields of an object, the same
+// elements of an array.
 func FuzzScanner(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":[1,{"c":"}"}],"d":"x\"y","a":{"z":null}}`))
 	f.Add([]byte(`[ 1 , "a" , {"b" : [ ] } , -2.5e3, true ]`))
 	f.Add([]byte(`{"\u0074ype":"t"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON %v, json.Valid %v", got, want)
+		}
 		b = bytes.TrimSpace(b)
 		if !json.Valid(b) || len(b) == 0 {
 			return

@@ -22,7 +22,7 @@ func (m *Message) Status() string {
 	if isObject(m.Metadata) {
 		eachField(m.Metadata, func(key, value []byte) {
 			if string(key) == "status" {
-				status, _ = rawString(value)
+				status, _ = DecodeString(value)
 			}
 		})
 	}
@@ -164,6 +164,16 @@ type Metric struct {
 	Unit  string   `json:"unit"`
 }
 
+// eventTypes maps each known type to its name, so that decoding an event
+// does not allocate its type.
+var eventTypes = func() map[string]string {
+	names := make(map[string]string, len(payloadDecoders))
+	for t := range payloadDecoders {
+		names[t] = t
+	}
+	return names
+}()
+
 // payloadDecoders decodes the payload of each event type. The contract
 // requires only llm_call's model; every other field is optional, but a field
 // given with the wrong JSON type is refused.
@@ -275,7 +285,7 @@ func decodeLLMCall(raw json.RawMessage) (any, error) {
 		return nil, err
 	}
 	var ok bool
-	if p.Model, ok = rawString(model); !ok {
+	if p.Model, ok = DecodeString(model); !ok {
 		return nil, invalid("llm_call.payload.model must be a string")
 	}
 	if strings.TrimSpace(p.Model) == "" {

@@ -39,7 +39,7 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 	switch {
 	case len(body) == 0:
 		return EventBody{}, nil
-	case !json.Valid(body):
+	case !validJSON(body):
 		return EventBody{}, ErrBadJSON
 	case body[0] != '{':
 		return EventBody{}, ErrNotObject

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// A small scanner over JSON that json.Valid has accepted: it finds the
+// A small scanner over JSON that validJSON has accepted: it finds the
 // fields of an object and the elements of an array as sub-slices of the
 // input, without copying or decoding them. Splitting a batch and reading an
 // envelope this way costs one validation pass instead of several decodes.
@@ -50,6 +50,9 @@ func skipValue(b []byte) int {
 // skipString returns the length of the JSON string b starts with.
 func skipString(b []byte) int {
 	for i := 1; i < len(b); i++ {
+		for i < len(b)-1 && plainStringByte[b[i]] {
+			i++
+		}
 		switch b[i] {
 		case '\\':
 			i++
@@ -77,7 +80,7 @@ func eachField(b []byte, f func(key, value []byte)) {
 		n := skipString(b[i:])
 		key := b[i+1 : i+n-1]
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			s, _ := rawString(b[i : i+n])
+			s, _ := DecodeString(b[i : i+n])
 			key = []byte(s)
 		}
 		i = skipSpace(b, i+n) + 1 // the colon
@@ -133,7 +136,7 @@ func setField(dst any, v []byte) bool {
 	var ok = true
 	switch d := dst.(type) {
 	case *string:
-		*d, ok = rawString(v)
+		*d, ok = DecodeString(v)
 	case *json.RawMessage:
 		*d = v
 	case *int64:
@@ -154,7 +157,7 @@ func setField(dst any, v []byte) bool {
 	case *[]string:
 		if ok = v[0] == '['; ok {
 			for _, e := range elements(v) {
-				s, isString := rawString(e)
+				s, isString := DecodeString(e)
 				if !isString && !isNull(e) {
 					return false
 				}

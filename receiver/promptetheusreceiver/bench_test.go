@@ -36,31 +36,36 @@ func BenchmarkAppendBatch(b *testing.B) {
 	defer func() { _ = r.Shutdown(context.Background()) }()
 	handler := r.(*promptetheusReceiver).routes()
 
-	bodies := make([][]byte, 0, 1000)
-	for i := range 1000 {
-		run := fmt.Sprintf("bench_%04d", i)
-		var events []string
-		for seq := range 50 {
-			events = append(events, fmt.Sprintf(`{"type":"llm_call","session_id":%q,"timestamp":"2026-06-12T12:34:56.123456Z","seq":%d,"idempotency_key":"%s:n:%d","payload":{"model":"gpt-5","prompt_ref":"p","input_tokens":1200,"output_tokens":300,"latency_ms":1500}}`, run, seq, run, seq))
+	// Each generation is 1000 fresh runs, so that every request appends
+	// new events (a replay would only measure dedup).
+	const runs = 1000
+	ids := make([]string, runs)
+	bodies := make([][]byte, runs)
+	newGeneration := func(gen int) {
+		for n := range runs {
+			ids[n] = fmt.Sprintf("bench%d_%04d", gen, n)
+			var events []string
+			for seq := range 50 {
+				events = append(events, fmt.Sprintf(`{"type":"llm_call","session_id":%q,"timestamp":"2026-06-12T12:34:56.123456Z","seq":%d,"idempotency_key":"%s:n:%d","payload":{"model":"gpt-5","prompt_ref":"p","input_tokens":1200,"output_tokens":300,"latency_ms":1500}}`, ids[n], seq, ids[n], seq))
+			}
+			bodies[n] = []byte(`{"events":[` + strings.Join(events, ",") + `]}`)
 		}
-		bodies = append(bodies, []byte(`{"events":[`+strings.Join(events, ",")+`]}`))
 	}
+	newGeneration(0)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
-		n := i % len(bodies)
+		n := i % runs
 		if n == 0 && i > 0 {
-			b.StopTimer() // every run seen: start from fresh runs
-			for k := range bodies {
-				bodies[k] = bytes.Replace(bodies[k], []byte("bench_"), []byte("benc"+fmt.Sprint(i%10)+"_"), -1)
-			}
+			b.StopTimer()
+			newGeneration(i / runs)
 			b.StartTimer()
 		}
-		req := httptest.NewRequest(http.MethodPost, "/api/traces/"+fmt.Sprintf("bench_%04d", n)+"/events", bytes.NewReader(bodies[n]))
+		req := httptest.NewRequest(http.MethodPost, "/api/traces/"+ids[n]+"/events", bytes.NewReader(bodies[n]))
 		req.Header.Set("Authorization", "Bearer "+testKey)
 		rec := httptest.NewRecorder()
 		handler.ServeHTTP(rec, req)
-		if rec.Code != http.StatusOK {
+		if rec.Code != http.StatusOK || !bytes.HasPrefix(rec.Body.Bytes(), []byte(`{"accepted":50,"rejected":[]}`)) {
 			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
 		}
 	}
