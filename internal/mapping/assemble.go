@@ -45,7 +45,7 @@ func (b *Builder) Add(ev *wire.Event, raw json.RawMessage, pending *Pending, lat
 			b.AddEvent(ev)
 			return
 		}
-		if other, ok := take(pending.States, ev.SpanID, ev.SessionID); ok {
+		if other, ok := b.take(pending.States, ev.SpanID, ev.SessionID); ok {
 			otherName := other.Payload.(*wire.StateChange).Name
 			switch {
 			case pl.Name == wire.StateSpanEnd && otherName == wire.StateSpanStart:
@@ -61,7 +61,7 @@ func (b *Builder) Add(ev *wire.Event, raw json.RawMessage, pending *Pending, lat
 			b.addHalf(ev)
 			return
 		}
-		pending.States[ev.SpanID] = bytes.Clone(raw) // raw points into the request body
+		b.hold(pending.States, ev.SpanID, ev, raw)
 	default:
 		b.AddEvent(ev)
 	}
@@ -70,7 +70,7 @@ func (b *Builder) Add(ev *wire.Event, raw json.RawMessage, pending *Pending, lat
 // pairTool pairs a tool_call with its tool_result by call id, whichever
 // arrives first. A second half of the same kind closes the first unmatched.
 func (b *Builder) pairTool(ev *wire.Event, raw json.RawMessage, callID string, pending *Pending, late bool) {
-	if other, ok := take(pending.Tools, callID, ev.SessionID); ok {
+	if other, ok := b.take(pending.Tools, callID, ev.SessionID); ok {
 		switch {
 		case other.Type == ev.Type:
 			b.addHalf(other)
@@ -86,7 +86,7 @@ func (b *Builder) pairTool(ev *wire.Event, raw json.RawMessage, callID string, p
 		b.addHalf(ev)
 		return
 	}
-	pending.Tools[callID] = bytes.Clone(raw) // raw points into the request body
+	b.hold(pending.Tools, callID, ev, raw)
 }
 
 // FlushPending emits every pending half as an unmatched span, in a stable
@@ -94,7 +94,7 @@ func (b *Builder) pairTool(ev *wire.Event, raw json.RawMessage, callID string, p
 func (b *Builder) FlushPending(pending *Pending, runID string) {
 	for _, m := range []map[string]json.RawMessage{pending.Tools, pending.States} {
 		for _, id := range slices.Sorted(maps.Keys(m)) {
-			if ev, ok := take(m, id, runID); ok {
+			if ev, ok := b.take(m, id, runID); ok {
 				b.addHalf(ev)
 			}
 		}
@@ -117,15 +117,35 @@ func (b *Builder) addHalf(ev *wire.Event) {
 	}
 }
 
-// take removes and decodes a pending half. Pending events were validated
-// before they were kept, so decoding cannot fail; if it did, the half is
-// dropped rather than the whole run.
-func take(pending map[string]json.RawMessage, id, runID string) (*wire.Event, bool) {
+// hold keeps ev as a pending half. The raw event is copied out of the request
+// body, which it must not keep alive, and is what state persists; the
+// decoded event is remembered by the copy's address, so that a partner in
+// the same batch does not decode it again.
+func (b *Builder) hold(pending map[string]json.RawMessage, id string, ev *wire.Event, raw json.RawMessage) {
+	kept := bytes.Clone(raw)
+	pending[id] = kept
+	if len(kept) > 0 {
+		if b.held == nil {
+			b.held = map[*byte]*wire.Event{}
+		}
+		b.held[&kept[0]] = ev
+	}
+}
+
+// take removes a pending half and returns it decoded. Pending events were
+// validated before they were kept, so decoding cannot fail; if it did, the
+// half is dropped rather than the whole run.
+func (b *Builder) take(pending map[string]json.RawMessage, id, runID string) (*wire.Event, bool) {
 	raw, ok := pending[id]
 	if !ok {
 		return nil, false
 	}
 	delete(pending, id)
+	if len(raw) > 0 {
+		if ev, held := b.held[&raw[0]]; held {
+			return ev, true
+		}
+	}
 	ev, err := wire.DecodeValidJSON(raw, runID)
 	if err != nil {
 		return nil, false

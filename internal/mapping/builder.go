@@ -61,6 +61,8 @@ type Builder struct {
 	traces  ptrace.Traces
 	spans   ptrace.SpanSlice
 	attrs   attrWriter
+	// held are the pending halves this builder kept, decoded, by address.
+	held map[*byte]*wire.Event
 }
 
 // NewBuilder starts an empty batch of spans for run.

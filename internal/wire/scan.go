@@ -15,6 +15,10 @@ import (
 // input, without copying or decoding them. Splitting a batch and reading an
 // envelope this way costs one validation pass instead of several decodes.
 
+// structuralByte marks the bytes skipValue must look at inside an object
+// or array: quotes and brackets.
+var structuralByte = [256]bool{'"': true, '{': true, '[': true, '}': true, ']': true}
+
 // skipValue returns the length of the JSON value b starts with.
 func skipValue(b []byte) int {
 	if len(b) == 0 {
@@ -26,6 +30,9 @@ func skipValue(b []byte) int {
 	case '{', '[':
 		depth := 0
 		for i := 0; i < len(b); i++ {
+			for i < len(b)-1 && !structuralByte[b[i]] {
+				i++
+			}
 			switch b[i] {
 			case '"':
 				i += skipString(b[i:]) - 1
