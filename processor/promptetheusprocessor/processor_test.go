@@ -25,6 +25,7 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
@@ -67,24 +68,9 @@ func promptetheusRun(t *testing.T, goal string, events ...string) (children, roo
 	return b.Traces(), rb.Traces()
 }
 
-func allSpans(sink *consumertest.TracesSink) []ptrace.Span {
-	var out []ptrace.Span
-	for _, td := range sink.AllTraces() {
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			ss := td.ResourceSpans().At(i).ScopeSpans()
-			for j := 0; j < ss.Len(); j++ {
-				for k := 0; k < ss.At(j).Spans().Len(); k++ {
-					out = append(out, ss.At(j).Spans().At(k))
-				}
-			}
-		}
-	}
-	return out
-}
-
 func findingSpans(sink *consumertest.TracesSink) map[string]ptrace.Span {
 	out := map[string]ptrace.Span{}
-	for _, s := range allSpans(sink) {
+	for _, s := range testutil.SpansOf(sink) {
 		if v, ok := s.Attributes().Get(conventions.AttrFindingRuleID); ok {
 			out[v.Str()] = s
 		}
@@ -93,7 +79,7 @@ func findingSpans(sink *consumertest.TracesSink) map[string]ptrace.Span {
 }
 
 func rootOf(t *testing.T, sink *consumertest.TracesSink) ptrace.Span {
-	for _, s := range allSpans(sink) {
+	for _, s := range testutil.SpansOf(sink) {
 		if s.ParentSpanID().IsEmpty() {
 			return s
 		}
@@ -143,7 +129,7 @@ func TestVerdictOnPromptetheusRun(t *testing.T) {
 	j, ok := judge.Lookup(p.id)
 	require.True(t, ok)
 	var steps []rules.Step
-	for _, s := range allSpans(sink) {
+	for _, s := range testutil.SpansOf(sink) {
 		if st, ok := rules.StepFromSpan(s); ok {
 			steps = append(steps, st)
 		}
@@ -279,7 +265,7 @@ func TestUserRules(t *testing.T) {
 	children, root := genAITrace()
 	require.NoError(t, p.ConsumeTraces(context.Background(), children))
 	var hits int
-	for _, s := range allSpans(sink) {
+	for _, s := range testutil.SpansOf(sink) {
 		if v, ok := s.Attributes().Get(conventions.AttrFindingRuleID); ok && v.Str() == "weather_tool" {
 			hits++
 		}

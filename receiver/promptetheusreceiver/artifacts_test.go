@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
 )
 
@@ -47,7 +48,7 @@ func TestArtifactUploadAndDownload(t *testing.T) {
 	assert.Equal(t, 404, s.do(t, http.MethodGet, "/api/traces/t1/artifacts/..%2F..%2Fetc", testKey, nil).status)
 
 	var span bool
-	for _, sp := range spansOf(s.sink) {
+	for _, sp := range testutil.SpansOf(s.sink) {
 		if sp.Name() == "artifact screenshot" {
 			v, _ := sp.Attributes().Get(conventions.AttrArtifactSHA256)
 			span = v.Str() == a["sha256"]
@@ -63,7 +64,7 @@ func TestArtifactClientIDIsIdempotent(t *testing.T) {
 		require.Equal(t, 201, r.status, string(r.body))
 		assert.Equal(t, "rec_1", r.json(t)["artifact"].(map[string]any)["artifact_id"])
 	}
-	assert.Len(t, spansOf(s.sink), 1, "a retried upload is not a second artifact")
+	assert.Len(t, testutil.SpansOf(s.sink), 1, "a retried upload is not a second artifact")
 	r := s.upload(t, testKey, "t1", []byte("x"), "Content-Type", "video/webm", "X-Promptetheus-Artifact-Id", "../../etc/passwd")
 	assert.Equal(t, 400, r.status)
 }

@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
 )
 
@@ -87,7 +88,7 @@ func TestBadEventsKeepTheirSiblings(t *testing.T) {
 				assert.Equal(t, c.reason, got["rejected"].([]any)[0].(map[string]any)["reason"])
 			}
 			var valid bool
-			for _, sp := range spansOf(s.sink) {
+			for _, sp := range testutil.SpansOf(s.sink) {
 				seq, _ := sp.Attributes().Get("promptetheus.event.seq")
 				valid = valid || seq.Int() == 0
 				sp.Attributes().Range(func(k string, v pcommon.Value) bool {

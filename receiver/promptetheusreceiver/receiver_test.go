@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
 )
 
@@ -112,21 +113,6 @@ func (s *testServer) post(t *testing.T, path, token, body string, headers ...str
 	return s.do(t, http.MethodPost, path, token, strings.NewReader(body), headers...)
 }
 
-func spansOf(sink *consumertest.TracesSink) []ptrace.Span {
-	var out []ptrace.Span
-	for _, td := range sink.AllTraces() {
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			ss := td.ResourceSpans().At(i).ScopeSpans()
-			for j := 0; j < ss.Len(); j++ {
-				for k := 0; k < ss.At(j).Spans().Len(); k++ {
-					out = append(out, ss.At(j).Spans().At(k))
-				}
-			}
-		}
-	}
-	return out
-}
-
 const oneEvent = `{"events":[{"type":"user_message","session_id":"x","timestamp":"2026-01-01T00:00:00Z","seq":0,"idempotency_key":"k0","payload":{"content":"hi"}}]}`
 
 func TestHealth(t *testing.T) {
@@ -158,7 +144,7 @@ func TestAuthentication(t *testing.T) {
 	}
 	r := s.do(t, http.MethodPost, "/api/traces/t1/events", "", strings.NewReader(oneEvent), "Authorization", "Basic abc")
 	assert.Equal(t, 401, r.status)
-	assert.Empty(t, spansOf(s.sink), "nothing unauthenticated reaches the pipeline")
+	assert.Empty(t, testutil.SpansOf(s.sink), "nothing unauthenticated reaches the pipeline")
 
 	// Like the reference: a bare token without "Bearer" is accepted, and a
 	// console token asked for another workspace is no credential there.
@@ -176,7 +162,7 @@ func TestAnotherProjectsRunIsForbidden(t *testing.T) {
 	r := s.post(t, "/api/traces/t1/events", otherKey, oneEvent)
 	assert.Equal(t, 403, r.status)
 	assert.Equal(t, "trace belongs to another project", r.json(t)["detail"])
-	assert.Len(t, spansOf(s.sink), 1)
+	assert.Len(t, testutil.SpansOf(s.sink), 1)
 }
 
 func TestEventsBatchAccountsForEveryEvent(t *testing.T) {
@@ -197,13 +183,13 @@ func TestEventsBatchAccountsForEveryEvent(t *testing.T) {
 	assert.Equal(t, map[string]any{"index": 1.0, "idempotency_key": "k1", "reason": "unknown event type"}, rejected[0])
 	assert.Equal(t, 2.0, rejected[1].(map[string]any)["index"])
 	assert.Equal(t, map[string]any{"index": 3.0, "reason": "event must be a mapping"}, rejected[2], "no key, no idempotency_key field")
-	assert.Len(t, spansOf(s.sink), 2)
+	assert.Len(t, testutil.SpansOf(s.sink), 2)
 
 	// The SDK replays the whole batch when unsure: nothing is emitted twice.
 	r = s.post(t, "/api/traces/t1/events", testKey, body)
 	require.Equal(t, 200, r.status)
 	assert.EqualValues(t, 2, r.json(t)["accepted"])
-	assert.Len(t, spansOf(s.sink), 2)
+	assert.Len(t, testutil.SpansOf(s.sink), 2)
 }
 
 func TestBareEvents(t *testing.T) {
@@ -252,7 +238,7 @@ func TestMalformedBodies(t *testing.T) {
 	require.NoError(t, zw.Close())
 	r := s.do(t, http.MethodPost, "/api/traces/t1/events", testKey, &buf, "Content-Encoding", "gzip")
 	assert.Equal(t, 413, r.status, string(r.body))
-	assert.Empty(t, spansOf(s.sink))
+	assert.Empty(t, testutil.SpansOf(s.sink))
 	_, exists := s.rcv.sessions.Owner("t1")
 	assert.False(t, exists, "bad requests create no run")
 }
@@ -265,7 +251,7 @@ func TestGzipBatch(t *testing.T) {
 	require.NoError(t, zw.Close())
 	r := s.do(t, http.MethodPost, "/api/traces/t1/events", testKey, &buf, "Content-Encoding", "gzip")
 	assert.Equal(t, 200, r.status, string(r.body))
-	assert.Len(t, spansOf(s.sink), 1)
+	assert.Len(t, testutil.SpansOf(s.sink), 1)
 }
 
 func TestPipelineRefusalAnswers503WithRetryAfter(t *testing.T) {
@@ -297,7 +283,7 @@ func TestCreateThenAnalyze(t *testing.T) {
 	assert.Equal(t, []any{"Selected 2:00 AM instead of 2:00 PM"}, goal["mismatches"])
 
 	var root ptrace.Span
-	for _, sp := range spansOf(s.sink) {
+	for _, sp := range testutil.SpansOf(s.sink) {
 		if sp.ParentSpanID().IsEmpty() {
 			root = sp
 		}
@@ -321,5 +307,5 @@ func TestIdleRunsAreFinalised(t *testing.T) {
 	cfg.Sessions.IdleTimeout = 200 * time.Millisecond
 	s := startReceiver(t, cfg, nil)
 	require.Equal(t, 200, s.post(t, "/api/traces/t1/events", testKey, oneEvent).status)
-	require.Eventually(t, func() bool { return len(spansOf(s.sink)) == 2 }, 5*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return len(testutil.SpansOf(s.sink)) == 2 }, 5*time.Second, 50*time.Millisecond)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
@@ -66,15 +67,8 @@ func incoming(run string, raws ...json.RawMessage) []Incoming {
 // spanNames lists the names of every span the sink received.
 func spanNames(sink *consumertest.TracesSink) []string {
 	var names []string
-	for _, td := range sink.AllTraces() {
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			ss := td.ResourceSpans().At(i).ScopeSpans()
-			for j := 0; j < ss.Len(); j++ {
-				for k := 0; k < ss.At(j).Spans().Len(); k++ {
-					names = append(names, ss.At(j).Spans().At(k).Name())
-				}
-			}
-		}
+	for _, span := range testutil.SpansOf(sink) {
+		names = append(names, span.Name())
 	}
 	return names
 }
