@@ -72,7 +72,7 @@ FUZZ_TARGETS := \
 	FuzzMapEvent:./internal/mapping \
 	FuzzArtifactNames:./receiver/promptetheusreceiver/internal/artifactstore \
 	FuzzJWTVerify:./receiver/promptetheusreceiver \
-	FuzzUserRuleCondition:./processor/promptetheusprocessor
+	FuzzUserRuleCondition:./extension/agentrulesextension
 
 fuzz: ## Run every fuzz target for FUZZTIME.
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -74,7 +74,7 @@ var semconvDerived = map[string]string{
 }
 
 // resourceConstants are the attributes the mapping puts on the resource of
-// a run (DESIGN.md section 4, internal/mapping/builder.go); every other
+// a run (internal/mapping/builder.go); every other
 // attribute is on spans or span events.
 var resourceConstants = []string{
 	"AttrServiceName", "AttrServiceNamespace", "AttrProjectID", "AttrWorkspaceID", "AttrDeploymentEnvironment",
@@ -720,7 +720,9 @@ func TestCollectorConfig(t *testing.T) {
 	rcv := get(cfg, "receivers", "promptetheus")
 	assert.Equal(t, "0.0.0.0:4318", get(rcv, "endpoint"))
 	assert.Equal(t, "file_storage", get(rcv, "storage"))
-	assert.Equal(t, "promptetheus", get(rcv, "processor"))
+	assert.Equal(t, "agent_rules", get(rcv, "rules"), "the receiver judges its runs with the shared rules")
+	assert.Equal(t, "agent_rules", get(cfg, "processors", "promptetheus", "rules"), "and the processor OTLP agent traces with the same")
+	assert.Contains(t, list(get(cfg, "service", "extensions")), "agent_rules")
 	keys := list(get(rcv, "api_keys"))
 	require.NotEmpty(t, keys)
 	for _, k := range keys {

@@ -75,9 +75,9 @@ func hexTraceID(project, run string) string {
 
 func TestE2EAPIReferenceSnippets(t *testing.T) {
 	j := startJaeger(t)
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
-	}))
+	})
 	base := "http://" + c.api
 	work := t.TempDir()
 	shot := writePNG(t, filepath.Join(work, "screenshot.png"))
@@ -174,9 +174,9 @@ func TestE2EPythonSnippet(t *testing.T) {
 	require.Contains(t, stripSpace(string(page)), stripSpace(code), "agent.py is the reference snippet, re-indented only")
 
 	j := startJaeger(t)
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
-	}))
+	})
 	run := exec.Command(python, filepath.Join(dir, "agent.py"))
 	run.Env = append(os.Environ(), "PROMPTETHEUS_API_KEY=pt_dev_key", "PROMPTETHEUS_API_URL=http://"+c.api)
 	out, err = run.CombinedOutput()
@@ -230,12 +230,11 @@ func TestE2EPythonSnippet(t *testing.T) {
 	assert.Equal(t, "fail", fields["gen_ai.evaluation.score.label"])
 }
 
-// withProcessor puts the promptetheus processor in the pipeline and makes
-// analyze use its rules, as config/dev.yaml does.
+// withProcessor puts the promptetheus processor in the pipeline, with the
+// rules the receiver uses, as config/dev.yaml does.
 func withProcessor(o collectorOptions) collectorOptions {
 	o.processors = []string{"memory_limiter", "promptetheus"}
-	o.processorYAML = "promptetheus:\n  trace_idle_timeout: 1m\n"
-	o.receiverExtra = "processor: promptetheus\n" + o.receiverExtra
+	o.processorYAML = "promptetheus:\n  rules: agent_rules\n  decision_wait: 1s\n"
 	return o
 }
 

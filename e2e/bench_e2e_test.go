@@ -279,11 +279,11 @@ func median(rs []result) result {
 // TestAnalyzeCost measures analyze latency against run length and the
 // memory an open run holds.
 func TestAnalyzeCost(t *testing.T) {
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters:     map[string]string{"nop": ""},
 		memoryState:   true,
 		receiverExtra: "sessions:\n  max_traces: 100000\n",
-	}))
+	})
 	base := "http://" + c.api
 	fmt.Println("\n| run length (events) | analyze latency (median of 3) |")
 	fmt.Println("|---|---|")

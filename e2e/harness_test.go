@@ -405,13 +405,16 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 	if opts.memoryState {
 		storage = ""
 	}
+	if opts.processors == nil {
+		opts.processors = []string{"memory_limiter"}
+	}
 	if opts.pipelineReceivers == nil {
 		opts.pipelineReceivers = []string{"promptetheus"}
 	}
-	extensions := "[file_storage]"
+	extensions := "[file_storage, agent_rules]"
 	pprofYAML := ""
 	if opts.pprof != "" {
-		extensions = "[file_storage, pprof]"
+		extensions = "[file_storage, agent_rules, pprof]"
 		pprofYAML = "  pprof:\n    endpoint: " + opts.pprof
 	}
 	var exporterYAML strings.Builder
@@ -426,6 +429,7 @@ extensions:
   file_storage:
     directory: %[1]s/state
     create_directory: true
+  agent_rules:
 %[12]s
 receivers:
   promptetheus:
@@ -439,6 +443,7 @@ receivers:
     console:
       tokens: [pt_console_token]
       projects: [proj_acmemeet, proj_other]
+    rules: agent_rules
     %[9]s
     artifacts:
       directory: %[1]s/artifacts

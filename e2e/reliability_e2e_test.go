@@ -127,10 +127,10 @@ func reliabilityClient(c *collector, opts ...client.Option) *client.Client {
 // before the kill is served back byte-identical; analyze still answers.
 func TestE2ECrashRestartLosesNothing(t *testing.T) {
 	j := startJaeger(t)
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters:     map[string]string{"otlp_grpc/jaeger": jaegerExporter(j)},
 		receiverExtra: "sessions:\n  idle_timeout: 1m\n",
-	}))
+	})
 	agent := reliabilityClient(c)
 	ctx := context.Background()
 
@@ -167,10 +167,10 @@ func TestE2ECrashRestartLosesNothing(t *testing.T) {
 // again: the persistent sending queue holds what was acknowledged meanwhile.
 func TestE2EBackendOutageLosesNothing(t *testing.T) {
 	j := startJaegerWith(t, t.TempDir())
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j) +
 			"retry_on_failure:\n  initial_interval: 100ms\n  max_interval: 1s\n  max_elapsed_time: 0\n"},
-	}))
+	})
 	s := newStream(4, 12, 5)
 	var once sync.Once
 	s.send(t, reliabilityClient(c), func(n int64) {

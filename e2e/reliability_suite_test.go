@@ -38,11 +38,11 @@ var (
 // Run it with `make reliability`.
 func TestReliabilitySuite(t *testing.T) {
 	j := startJaegerWith(t, t.TempDir())
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters: map[string]string{"otlp_grpc/jaeger": jaegerExporter(j) +
 			"retry_on_failure:\n  initial_interval: 100ms\n  max_interval: 2s\n  max_elapsed_time: 0\n"},
 		receiverExtra: "sessions:\n  idle_timeout: 1m\n",
-	}))
+	})
 
 	rss := &rssSampler{}
 	stopSampling := rss.run(func() int { return c.cmd.Process.Pid })

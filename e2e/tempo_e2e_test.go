@@ -82,9 +82,9 @@ func TestE2ETempoTenantPerProject(t *testing.T) {
 	sink := &tenantSink{byTenant: map[string]map[string]int{}}
 	srv := httptest.NewServer(sink)
 	defer srv.Close()
-	c := startCollector(t, withProcessor(collectorOptions{
+	c := startCollector(t, collectorOptions{
 		exporters: map[string]string{"tempo": "endpoint: " + srv.URL + "\nsending_queue:\n  storage: file_storage\n"},
-	}))
+	})
 	ctx := context.Background()
 	const runs, events = 5, 20
 	var wg sync.WaitGroup
@@ -125,9 +125,9 @@ func TestE2ETempoAndOTLPHTTPToJaeger(t *testing.T) {
 	for _, exporter := range []string{"tempo", "otlp_http"} {
 		t.Run(exporter, func(t *testing.T) {
 			j := startJaeger(t)
-			c := startCollector(t, withProcessor(collectorOptions{
+			c := startCollector(t, collectorOptions{
 				exporters: map[string]string{exporter + "/jaeger": "endpoint: http://" + j.otlpHTTP + "\n"},
-			}))
+			})
 			s := client.NewSession("run_" + exporter)
 			_, err := client.New("http://"+c.api, "pt_dev_key").AppendEvents(context.Background(), s.ID, []client.Event{
 				s.Event("llm_call", map[string]any{"model": "claude-sonnet-4", "input_tokens": 10, "output_tokens": 3}),

@@ -10,6 +10,7 @@ import (
 	pprofextension "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension"
 	filestorage "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	tempoexporter "github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter"
+	agentrulesextension "github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	promptetheusprocessor "github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor"
 	promptetheusreceiver "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
 	"go.opentelemetry.io/collector/component"
@@ -50,6 +51,7 @@ func components() (otelcol.Factories, error) {
 	}
 
 	factories.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		agentrulesextension.NewFactory(),
 		filestorage.NewFactory(),
 		healthcheckextension.NewFactory(),
 		bearertokenauthextension.NewFactory(),
@@ -60,6 +62,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
+		agentrulesextension.NewFactory().Type():      "github.com/promptetheus/otelcol-promptetheus v0.0.0",
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1",
 		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.165.1",

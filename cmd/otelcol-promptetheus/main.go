@@ -17,7 +17,7 @@ import (
 func main() {
 	info := component.BuildInfo{
 		Command:     "otelcol-promptetheus",
-		Description: "OpenTelemetry Collector with the Promptetheus receiver, processor and Tempo exporter",
+		Description: "OpenTelemetry Collector with the Promptetheus receiver, processor, agent rules and Tempo exporter",
 		Version:     "0.1.0",
 	}
 

@@ -127,7 +127,7 @@ const (
 	AttrReplayTimeMap     = "promptetheus.replay.event_time_map"
 	AttrTruncatedCount    = "promptetheus.truncated_attributes"
 
-	// Verdict written on the root span by the processor.
+	// Verdict written on the root span of a judged run.
 	AttrFindingCount       = "promptetheus.finding.count"
 	AttrFindingMaxSeverity = "promptetheus.finding.max_severity"
 	AttrAnalysisLabels     = "promptetheus.analysis.labels"
@@ -138,7 +138,10 @@ const (
 	AttrFindingConfidence = "promptetheus.finding.confidence"
 	AttrFindingMessage    = "promptetheus.finding.message"
 	AttrFindingEvidence   = "promptetheus.finding.evidence_seqs"
-	AttrFindingCritical   = "promptetheus.finding.critical_step_seq"
+	// AttrFindingEvidenceSpans lists the hex span ids of the evidence, for
+	// every run (traces from other sources have no seqs).
+	AttrFindingEvidenceSpans = "promptetheus.finding.evidence_span_ids"
+	AttrFindingCritical      = "promptetheus.finding.critical_step_seq"
 )
 
 // Span names that do not come from an event type.

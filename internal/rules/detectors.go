@@ -20,10 +20,10 @@ import (
 // order of analysis labels.
 var Detectors = []string{RuleBrowserGoalMismatch, RuleIgnoredUIWarning, RuleForbiddenAction, RuleFalseSuccessClaim}
 
-func detection(rule string, sev Severity, conf float64, critical *Step, evidence []int64, msg string) Finding {
+func detection(rule string, sev Severity, conf float64, critical *Step, evidence []*Step, msg string) Finding {
 	f := StepFinding(critical, rule, sev, msg)
-	slices.Sort(evidence)
-	f.Confidence, f.Detection, f.Evidence = conf, true, capEvidence(slices.Compact(evidence))
+	f.Confidence, f.Detection = conf, true
+	f.setEvidence(evidence)
 	return f
 }
 
@@ -42,7 +42,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 			}
 		}
 		critical := t.criticalStep(tokens, gc)
-		return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.9, critical, []int64{gc.Seq, critical.Seq},
+		return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.9, critical, []*Step{gc, critical},
 			mapping.FirstOr(gc.D().Mismatches, "goal_check failed"))}
 	}
 	goal := goalTokens(t.run.UserGoal)
@@ -63,7 +63,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 		}
 		if len(contradicted) > 0 {
 			critical := t.criticalStep(contradicted, snap)
-			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.7, critical, []int64{snap.Seq, critical.Seq},
+			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.7, critical, []*Step{snap, critical},
 				fmt.Sprintf("selected values %q do not match goal terms %s", blob, strings.Join(contradicted, ", ")))}
 		}
 	}
@@ -71,7 +71,7 @@ func browserGoalMismatch(t *trajectory, sev Severity) []Finding {
 		text := strings.ToLower(msg.D().Text)
 		if text != "" && !allContained(text, goal) {
 			critical := t.criticalStep(goal, msg)
-			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.5, critical, []int64{msg.Seq, critical.Seq},
+			return []Finding{detection(RuleBrowserGoalMismatch, sev, 0.5, critical, []*Step{msg, critical},
 				"the last agent message does not confirm every goal term")}
 		}
 	}
@@ -105,7 +105,7 @@ func ignoredUIWarning(t *trajectory, sev Severity) []Finding {
 		if len(finalWarnings) > 0 && lastProgressing != nil && finalizing(lastProgressing) {
 			conf = 0.9
 		}
-		return []Finding{detection(RuleIgnoredUIWarning, sev, conf, act, []int64{snap.Seq, act.Seq},
+		return []Finding{detection(RuleIgnoredUIWarning, sev, conf, act, []*Step{snap, act},
 			fmt.Sprintf("%s although the page warned %q", describe(act), snap.D().Warnings[0]))}
 	}
 	return nil
@@ -174,9 +174,9 @@ func forbiddenAction(t *trajectory, sev Severity) []Finding {
 				break
 			}
 		}
-		evidence := []int64{act.Seq}
+		evidence := []*Step{act}
 		if snap != nil {
-			evidence = append(evidence, snap.Seq)
+			evidence = append(evidence, snap)
 		}
 		msg := fmt.Sprintf("%s crossed the goal's stop boundary (%s)", describe(act), strings.Join(tokens, ", "))
 		switch {
@@ -218,12 +218,12 @@ func falseSuccessClaim(t *trajectory, prior []Finding, sev Severity) []Finding {
 	case goalFailed:
 		conf = 0.95
 	}
-	evidence := []int64{claim.Seq}
+	evidence := []*Step{claim}
 	if mismatch != nil {
-		evidence = append(evidence, mismatch.Evidence...)
+		evidence = append(evidence, t.stepsOf(mismatch.EvidenceSpans)...)
 	}
 	if goalFailed {
-		evidence = append(evidence, lastGoal.Seq)
+		evidence = append(evidence, lastGoal)
 	}
 	return []Finding{detection(RuleFalseSuccessClaim, sev, conf, claim, evidence, "the agent claimed success but the goal was not met")}
 }
@@ -308,6 +308,17 @@ func (t *trajectory) find(ok func(*Step) bool) *Step {
 		}
 	}
 	return nil
+}
+
+// stepsOf returns the steps of the given span ids.
+func (t *trajectory) stepsOf(ids []SpanRef) []*Step {
+	var out []*Step
+	for i := range t.steps {
+		if slices.Contains(ids, t.steps[i].SpanID) {
+			out = append(out, &t.steps[i])
+		}
+	}
+	return out
 }
 
 // last returns the last step of a kind.

@@ -17,27 +17,28 @@ type Run struct {
 	UserGoal string
 }
 
-// Finding is one rule that fired.
+// Finding is one rule that fired. It is stored with a judged run, hence
+// the short JSON names.
 type Finding struct {
-	RuleID     string
-	Severity   Severity
-	Confidence float64
-	Message    string
-	// Evidence lists the seqs of the steps that made the rule fire.
-	Evidence []int64
+	RuleID     string   `json:"r"`
+	Severity   Severity `json:"sv"`
+	Confidence float64  `json:"c"`
+	Message    string   `json:"m,omitempty"`
+	// Evidence lists the seqs of the steps that made the rule fire (steps
+	// of runs without seqs have none), or the seqs missing from a run.
+	Evidence []int64 `json:"ev,omitempty"`
+	// EvidenceSpans lists the span ids of the steps that made it fire.
+	EvidenceSpans []SpanRef `json:"es,omitempty"`
 	// CriticalSeq is the seq of the step the finding is about, -1 for the
-	// run as a whole.
-	CriticalSeq int64
-	// SpanID is the hex id of the flagged span, "" for the root.
-	SpanID string
+	// run as a whole or a step without seq.
+	CriticalSeq int64 `json:"cs"`
+	// SpanID is the flagged span, zero for the run as a whole.
+	SpanID SpanRef `json:"i,omitzero"`
 	// End is when the flagged step ended (Unix ns), 0 for the root.
-	End int64
+	End int64 `json:"e,omitempty"`
 	// Detection is true for the four Promptetheus reference detectors, whose
 	// findings analyze reports as detections with labels.
-	Detection bool
-	// Immediate is true for findings about one span alone, reported as soon
-	// as the span is seen rather than with the root.
-	Immediate bool
+	Detection bool `json:"d,omitempty"`
 }
 
 // Result is the verdict on a run.
@@ -87,9 +88,6 @@ func (e *Engine) StepFindings(s *Step) []Finding {
 		out = append(out, stepFinding(s, RuleLatencyBudget, lb.Severity,
 			"LLM call took %s, over the budget of %s", nanos(s.End-s.Start), lb.MaxLLMLatency))
 	}
-	for i := range out {
-		out[i].Immediate = true
-	}
 	return out
 }
 
@@ -124,7 +122,8 @@ func (e *Engine) Evaluate(run Run, steps []Step) Result {
 // so that a verdict never depends on evaluation order.
 func SortFindings(findings []Finding) {
 	slices.SortStableFunc(findings, func(a, b Finding) int {
-		return cmp.Or(cmp.Compare(a.CriticalSeq, b.CriticalSeq), cmp.Compare(a.RuleID, b.RuleID), cmp.Compare(a.SpanID, b.SpanID))
+		return cmp.Or(cmp.Compare(a.CriticalSeq, b.CriticalSeq), cmp.Compare(a.End, b.End), cmp.Compare(a.RuleID, b.RuleID),
+			bytes.Compare(a.SpanID[:], b.SpanID[:]))
 	})
 }
 
@@ -163,7 +162,9 @@ func (e *Engine) traceRules() []func(*trajectory) []Finding {
 // SortSteps orders steps by seq, then start time, then span id, so that
 // runs without seqs (other instrumentations) are read in time order.
 func SortSteps(steps []Step) {
-	slices.SortStableFunc(steps, func(a, b Step) int {
-		return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Start, b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
-	})
+	slices.SortStableFunc(steps, func(a, b Step) int { return compareSteps(&a, &b) })
+}
+
+func compareSteps(a, b *Step) int {
+	return cmp.Or(cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Start, b.Start), bytes.Compare(a.SpanID[:], b.SpanID[:]))
 }

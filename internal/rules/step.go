@@ -144,14 +144,16 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 		d.Text = str(attrs, conventions.AttrMessageContent)
 		d.Status = cmp.Or(str(attrs, conventions.AttrMessageStatus), str(attrs, conventions.AttrMetadataPrefix+"status"))
 	case KindLLMCall:
-		step.Name = str(attrs, conventions.AttrGenAIRequestModel)
-		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens)
-		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens, attrCompletionTokens)
+		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIRequestModel), str(attrs, AttrOpenInferenceModelName))
+		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens, attrOpenInferencePromptTokens)
+		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens, attrCompletionTokens, attrOpenInferenceCompletionTokens)
 	case KindToolCall:
-		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIToolName), str(attrs, attrTraceloopEntityName), strings.TrimPrefix(span.Name(), conventions.OperationExecuteTool+" "))
+		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIToolName), str(attrs, attrOpenInferenceToolName), str(attrs, attrTraceloopEntityName),
+			strings.TrimPrefix(span.Name(), conventions.OperationExecuteTool+" "))
 		step.ArgsHash = str(attrs, conventions.AttrToolArgumentsHash)
 		if step.ArgsHash == "" {
-			step.ArgsHash = hashOf(cmp.Or(str(attrs, conventions.AttrGenAIToolCallArguments), str(attrs, attrTraceloopEntityInput)))
+			step.ArgsHash = hashOf(cmp.Or(str(attrs, conventions.AttrGenAIToolCallArguments), str(attrs, attrTraceloopEntityInput),
+				str(attrs, attrOpenInferenceInputValue)))
 		}
 		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
 	case KindBrowserAction:
@@ -186,20 +188,27 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	return step, true
 }
 
-// Attributes of other GenAI instrumentations (OpenLLMetry, OpenLIT, older
-// semantic conventions) that classification falls back on.
+// Attributes of other GenAI instrumentations (OpenInference, OpenLLMetry,
+// OpenLIT, older semantic conventions) that classification falls back on.
 const (
-	attrTraceloopSpanKind    = "traceloop.span.kind"
+	AttrTraceloopSpanKind    = "traceloop.span.kind"
 	attrTraceloopEntityName  = "traceloop.entity.name"
 	attrTraceloopEntityInput = "traceloop.entity.input"
 	attrLLMRequestType       = "llm.request.type"
 	attrPromptTokens         = "gen_ai.usage.prompt_tokens"
 	attrCompletionTokens     = "gen_ai.usage.completion_tokens"
+
+	AttrOpenInferenceSpanKind         = "openinference.span.kind"
+	AttrOpenInferenceModelName        = "llm.model_name"
+	attrOpenInferenceToolName         = "tool.name"
+	attrOpenInferenceInputValue       = "input.value"
+	attrOpenInferencePromptTokens     = "llm.token_count.prompt"
+	attrOpenInferenceCompletionTokens = "llm.token_count.completion"
 )
 
 // classify tells what kind of step a span is: by its Promptetheus event type
 // when it has one, else by the GenAI operation it records, whichever of the
-// OpenTelemetry, OpenLLMetry or OpenLIT conventions it follows.
+// OpenTelemetry, OpenInference, OpenLLMetry or OpenLIT conventions it follows.
 func classify(span ptrace.Span) string {
 	attrs := span.Attributes()
 	if span.ParentSpanID().IsEmpty() {
@@ -215,9 +224,15 @@ func classify(span ptrace.Span) string {
 		}
 		return KindOther
 	}
+	switch str(attrs, AttrOpenInferenceSpanKind) {
+	case "TOOL":
+		return KindToolCall
+	case "LLM":
+		return KindLLMCall
+	}
 	op := str(attrs, conventions.AttrGenAIOperationName)
 	switch {
-	case op == conventions.OperationExecuteTool, str(attrs, attrTraceloopSpanKind) == "tool",
+	case op == conventions.OperationExecuteTool, str(attrs, AttrTraceloopSpanKind) == "tool",
 		strings.HasPrefix(span.Name(), conventions.OperationExecuteTool+" "), strings.HasSuffix(span.Name(), ".tool"):
 		return KindToolCall
 	case op == conventions.OperationChat, op == "text_completion", op == "generate_content", op == "embeddings",

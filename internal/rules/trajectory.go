@@ -13,7 +13,7 @@ import (
 // The built-in trajectory rules. Each reads the ordered steps of a run and
 // returns its findings; none keeps state between runs.
 
-// maxEvidence bounds the seqs a finding lists.
+// maxEvidence bounds the steps a finding lists.
 const maxEvidence = 20
 
 func stepFinding(s *Step, rule string, sev Severity, format string, args ...any) Finding {
@@ -22,24 +22,38 @@ func stepFinding(s *Step, rule string, sev Severity, format string, args ...any)
 
 // StepFinding is a finding about one step.
 func StepFinding(s *Step, rule string, sev Severity, message string) Finding {
-	return Finding{
+	f := Finding{
 		RuleID: rule, Severity: sev, Confidence: 1, Message: message,
-		Evidence: []int64{s.Seq}, CriticalSeq: s.Seq, SpanID: s.SpanID.String(), End: s.End,
+		CriticalSeq: s.Seq, SpanID: s.SpanID, End: s.End,
 	}
+	f.setEvidence([]*Step{s})
+	return f
 }
 
-func runFinding(rule string, sev Severity, evidence []int64, format string, args ...any) Finding {
+// runFinding is a finding about the run as a whole; evidence lists seqs
+// that no step has (missing ones), if any.
+func runFinding(rule string, sev Severity, missingSeqs []int64, format string, args ...any) Finding {
 	return Finding{
 		RuleID: rule, Severity: sev, Confidence: 1, Message: fmt.Sprintf(format, args...),
-		Evidence: capEvidence(evidence), CriticalSeq: -1,
+		Evidence: slices.Clone(missingSeqs[:min(len(missingSeqs), maxEvidence)]), CriticalSeq: -1,
 	}
 }
 
-func capEvidence(seqs []int64) []int64 {
-	if len(seqs) > maxEvidence {
-		return slices.Clone(seqs[:maxEvidence])
+// setEvidence lists the steps that made a rule fire, in timeline order,
+// each once, at most maxEvidence: their seqs (for runs that number their
+// events) and their span ids (for every run).
+func (f *Finding) setEvidence(steps []*Step) {
+	steps = slices.Clone(steps)
+	slices.SortStableFunc(steps, func(a, b *Step) int { return compareSteps(a, b) })
+	steps = slices.CompactFunc(steps, func(a, b *Step) bool { return a.SpanID == b.SpanID })
+	steps = steps[:min(len(steps), maxEvidence)]
+	f.Evidence, f.EvidenceSpans = nil, make([]SpanRef, 0, len(steps))
+	for _, s := range steps {
+		if s.Seq >= 0 {
+			f.Evidence = append(f.Evidence, s.Seq)
+		}
+		f.EvidenceSpans = append(f.EvidenceSpans, s.SpanID)
 	}
-	return slices.Clone(seqs)
 }
 
 func nanos(n int64) time.Duration { return time.Duration(n).Round(time.Millisecond) }
@@ -68,14 +82,6 @@ func actions(t *trajectory) ([]*Step, []string) {
 	return out, sigs
 }
 
-func seqsOf(steps []*Step) []int64 {
-	out := make([]int64, len(steps))
-	for i, s := range steps {
-		out[i] = s.Seq
-	}
-	return out
-}
-
 // loop fires on the same action repeated MaxRepeats times in a row, and on a
 // cycle of two or three actions repeated MaxCycles times.
 func loop(t *trajectory, c *LoopConfig) []Finding {
@@ -89,7 +95,7 @@ func loop(t *trajectory, c *LoopConfig) []Finding {
 		if n := j - i; n >= c.MaxRepeats {
 			f := stepFinding(acts[i+c.MaxRepeats-1], RuleLoop, c.Severity,
 				"%s repeated %d times in a row with the same input", describe(acts[i]), n)
-			f.Evidence = capEvidence(seqsOf(acts[i:j]))
+			f.setEvidence(acts[i:j])
 			out = append(out, f)
 			i = j
 			continue
@@ -112,7 +118,7 @@ func loop(t *trajectory, c *LoopConfig) []Finding {
 				}
 				f := stepFinding(acts[i+period*c.MaxCycles-1], RuleLoop, c.Severity,
 					"cycle %s repeated %d times", strings.Join(names, " -> "), n/period)
-				f.Evidence = capEvidence(seqsOf(acts[i : i+n]))
+				f.setEvidence(acts[i : i+n])
 				out = append(out, f)
 				i += n - 1
 			}
@@ -156,7 +162,7 @@ func noProgress(t *trajectory, c *NoProgressConfig) []Finding {
 		if i >= c.Window-1 && len(counts) < c.MinDistinct {
 			f := stepFinding(acts[i], RuleNoProgress, c.Severity,
 				"%d actions in a row with only %d distinct ones", c.Window, len(counts))
-			f.Evidence = capEvidence(seqsOf(acts[i-c.Window+1 : i+1]))
+			f.setEvidence(acts[i-c.Window+1 : i+1])
 			return []Finding{f}
 		}
 	}
@@ -208,7 +214,7 @@ func toolErrors(t *trajectory, c *ToolErrorsConfig) []Finding {
 	flush := func() {
 		if len(run) >= c.MaxConsecutive {
 			f := stepFinding(run[c.MaxConsecutive-1], RuleToolErrors, c.Severity, "%d tool calls in a row failed (last: %s)", len(run), run[len(run)-1].D().ErrorText)
-			f.Evidence = capEvidence(seqsOf(run))
+			f.setEvidence(run)
 			out = append(out, f)
 		}
 		run = nil
@@ -256,7 +262,7 @@ func actionsAfterGoal(t *trajectory, sev Severity) []Finding {
 				}
 			}
 			f := stepFinding(s, RuleActionAfterGoal, sev, "%d action(s) after the goal_check at seq %d passed", len(later), t.steps[passedAt].Seq)
-			f.Evidence = capEvidence(append([]int64{t.steps[passedAt].Seq}, seqsOf(later)...))
+			f.setEvidence(append([]*Step{&t.steps[passedAt]}, later...))
 			return []Finding{f}
 		}
 	}

@@ -5,80 +5,54 @@ package promptetheusprocessor // import "github.com/promptetheus/otelcol-prompte
 
 import (
 	"errors"
-	"fmt"
-	"regexp"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-
-	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 )
 
 // Config defines the configuration of the Promptetheus processor.
 type Config struct {
-	// NumTraces bounds the traces whose facts are kept in memory; the oldest
-	// is evicted (and counted) when a new one would exceed it.
-	NumTraces int `mapstructure:"num_traces"`
-	// TraceIdleTimeout judges a trace whose root span has not arrived after
-	// this long without new spans, then forgets it.
+	// Rules is the ID of the agent_rules extension whose rules judge agent
+	// traces. Without it the built-in rules judge with their defaults.
+	Rules *component.ID `mapstructure:"rules"`
+	// DecisionWait is how long after a trace's root span arrives the verdict
+	// waits for late spans. The agent span that receives the verdict is held
+	// back that long; 0 judges as soon as the root arrives.
+	DecisionWait time.Duration `mapstructure:"decision_wait"`
+	// TraceIdleTimeout judges an agent trace whose root span has not arrived
+	// (its parent lives in another service) after this long without new
+	// spans, and forgets agent facts of traces without an agent span.
 	TraceIdleTimeout time.Duration `mapstructure:"trace_idle_timeout"`
-	// ErrorSeverity: a finding at or above it sets the root span's status to
-	// ERROR with error.type set to the finding's rule.
-	ErrorSeverity rules.Severity `mapstructure:"error_severity"`
-	// Rules configures the built-in rules.
-	Rules rules.Config `mapstructure:"rules"`
-	// UserRules are OTTL conditions on spans.
-	UserRules []UserRuleConfig `mapstructure:"user_rules"`
+	// NumTraces bounds the agent traces held in memory; the least recently
+	// seen is released unjudged (and counted) when a new one would exceed it.
+	NumTraces int `mapstructure:"num_traces"`
+	// MaxStepsPerTrace bounds the steps kept of one trace; later steps are
+	// counted, not kept.
+	MaxStepsPerTrace int `mapstructure:"max_steps_per_trace"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
 
-// UserRuleConfig is one user rule: a finding for every span matching an
-// OTTL condition (span context).
-type UserRuleConfig struct {
-	ID        string         `mapstructure:"id"`
-	Severity  rules.Severity `mapstructure:"severity"`
-	Message   string         `mapstructure:"message"`
-	Condition string         `mapstructure:"condition"`
-}
-
 var _ component.Config = (*Config)(nil)
 
-var ruleIDPattern = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,63}$`)
-
-// Validate checks the configuration, parsing every OTTL condition.
+// Validate checks the configuration.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if cfg.NumTraces <= 0 {
-		errs = append(errs, errors.New("num_traces must be positive"))
+	if cfg.DecisionWait < 0 {
+		errs = append(errs, errors.New("decision_wait must not be negative"))
 	}
 	if cfg.TraceIdleTimeout <= 0 {
 		errs = append(errs, errors.New("trace_idle_timeout must be positive"))
 	}
-	if cfg.ErrorSeverity < rules.SeverityInfo || cfg.ErrorSeverity > rules.SeverityCritical {
-		errs = append(errs, errors.New("error_severity must be one of info, low, medium, high, critical"))
+	if cfg.DecisionWait > cfg.TraceIdleTimeout {
+		errs = append(errs, errors.New("decision_wait must not exceed trace_idle_timeout"))
 	}
-	errs = append(errs, cfg.Rules.Validate())
-	seen := map[string]bool{}
-	for i, r := range cfg.UserRules {
-		switch {
-		case !ruleIDPattern.MatchString(r.ID):
-			errs = append(errs, fmt.Errorf("user_rules[%d]: id must match %s", i, ruleIDPattern))
-		case seen[r.ID]:
-			errs = append(errs, fmt.Errorf("user_rules[%d]: id %q is used twice", i, r.ID))
-		}
-		seen[r.ID] = true
-		if r.Severity < rules.SeverityInfo || r.Severity > rules.SeverityCritical {
-			errs = append(errs, fmt.Errorf("user_rules[%d]: severity must be one of info, low, medium, high, critical", i))
-		}
-		if r.Condition == "" {
-			errs = append(errs, fmt.Errorf("user_rules[%d]: condition is required", i))
-			continue
-		}
-		if _, err := parseCondition(r.Condition, component.TelemetrySettings{}); err != nil {
-			errs = append(errs, fmt.Errorf("user_rules[%d] (%s): %w", i, r.ID, err))
-		}
+	if cfg.NumTraces <= 0 {
+		errs = append(errs, errors.New("num_traces must be positive"))
+	}
+	if cfg.MaxStepsPerTrace <= 0 {
+		errs = append(errs, errors.New("max_steps_per_trace must be positive"))
 	}
 	return errors.Join(errs...)
 }

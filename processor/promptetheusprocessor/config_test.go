@@ -14,44 +14,34 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
-	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
 func TestLoadConfig(t *testing.T) {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
-	load := func(name string) (*Config, error) {
+	load := func(name string) *Config {
 		cfg := NewFactory().CreateDefaultConfig()
 		sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
 		require.NoError(t, err)
-		if err := sub.Unmarshal(cfg); err != nil {
-			return nil, err
-		}
-		return cfg.(*Config), nil
+		require.NoError(t, sub.Unmarshal(cfg))
+		return cfg.(*Config)
 	}
 
-	cfg, err := load("")
-	require.NoError(t, err)
+	cfg := load("")
 	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, rules.DefaultConfig(), cfg.Rules)
-	assert.Equal(t, rules.SeverityHigh, cfg.ErrorSeverity)
+	assert.Nil(t, cfg.Rules)
+	assert.Equal(t, 5*time.Second, cfg.DecisionWait)
 
-	cfg, err = load("customized")
-	require.NoError(t, err)
+	cfg = load("customized")
 	require.NoError(t, confmap.Validate(cfg))
-	assert.Equal(t, 50000, cfg.NumTraces)
+	assert.Equal(t, component.MustNewIDWithName("agent_rules", "strict"), *cfg.Rules)
+	assert.Equal(t, 10*time.Second, cfg.DecisionWait)
 	assert.Equal(t, 10*time.Minute, cfg.TraceIdleTimeout)
-	assert.Equal(t, rules.SeverityMedium, cfg.ErrorSeverity)
-	assert.Equal(t, 5, cfg.Rules.Loop.MaxRepeats)
-	assert.Equal(t, rules.SeverityHigh, cfg.Rules.Loop.Severity)
-	assert.True(t, cfg.Rules.Loop.Enabled, "unset fields keep their defaults")
-	assert.Equal(t, int64(8000), cfg.Rules.TokenBudget.MaxPerCall)
-	assert.False(t, cfg.Rules.SeqGaps.Enabled)
-	assert.Equal(t, []string{"helpfulness"}, cfg.Rules.ScoreThreshold.Names)
-	require.Len(t, cfg.UserRules, 1)
-	assert.Equal(t, "slow_tool", cfg.UserRules[0].ID)
+	assert.Equal(t, 50000, cfg.NumTraces)
+	assert.Equal(t, 5000, cfg.MaxStepsPerTrace)
 
-	_, err = load("bad_rule")
-	assert.ErrorContains(t, err, `unknown severity "loud"`)
+	err = confmap.Validate(load("bad"))
+	assert.ErrorContains(t, err, "decision_wait must not exceed trace_idle_timeout")
+	assert.ErrorContains(t, err, "num_traces must be positive")
 }

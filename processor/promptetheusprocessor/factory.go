@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/processor"
 
-	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
@@ -26,10 +25,10 @@ func NewFactory() processor.Factory {
 
 func createDefaultConfig() component.Config {
 	return &Config{
+		DecisionWait:     5 * time.Second,
+		TraceIdleTimeout: 2 * time.Minute,
 		NumTraces:        10000,
-		TraceIdleTimeout: 5 * time.Minute,
-		ErrorSeverity:    rules.SeverityHigh,
-		Rules:            rules.DefaultConfig(),
+		MaxStepsPerTrace: 2000,
 	}
 }
 

@@ -4,6 +4,7 @@
 package promptetheusprocessor // import "github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor"
 
 import (
+	"cmp"
 	"context"
 	"sync"
 	"time"
@@ -17,54 +18,45 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
-	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
-	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
-// promptetheusProcessor streams spans through, keeping compact facts per
-// trace. Span rules fire as each span passes; trace rules fire when the root
-// span arrives (or the trace goes idle), and the verdict is written on the
-// root and as rule_finding spans.
+// scopeName is the instrumentation scope of the finding spans the processor adds.
+const scopeName = "github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor"
+
+// promptetheusProcessor judges agent traces from any source. Spans that are
+// not an agent's pass untouched and cost no state. Of an agent trace it keeps
+// compact facts and holds back its agent spans; decision_wait after the
+// trace's root span (or trace_idle_timeout after its last span when the root
+// lives elsewhere) it writes the verdict on the outermost agent span and
+// emits it with the held spans and one rule_finding span per finding.
 type promptetheusProcessor struct {
 	cfg       *Config
-	id        component.ID
+	set       processor.Settings
 	next      consumer.Traces
-	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
-	engine    *rules.Engine
-	userRules []userRule
+	judge     *agentrulesextension.Judge
 	facts     *factStore
 	now       func() time.Time
 
-	unregister       func()
-	warnNoTrajectory sync.Once
-	stop             chan struct{}
-	wg               sync.WaitGroup
+	stop chan struct{}
+	wg   sync.WaitGroup
 }
 
-var _ judge.Judge = (*promptetheusProcessor)(nil)
-
 func newProcessor(cfg *Config, set processor.Settings, next consumer.Traces) (*promptetheusProcessor, error) {
-	userRules, err := newUserRules(cfg.UserRules, set.TelemetrySettings)
-	if err != nil {
-		return nil, err
-	}
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
 	p := &promptetheusProcessor{
 		cfg:       cfg,
-		id:        set.ID,
+		set:       set,
 		next:      next,
-		logger:    set.Logger,
 		telemetry: tb,
-		engine:    rules.NewEngine(cfg.Rules),
-		userRules: userRules,
-		facts:     newFactStore(cfg.NumTraces),
+		facts:     newFactStore(cfg),
 		now:       time.Now,
 		stop:      make(chan struct{}),
 	}
@@ -75,11 +67,14 @@ func newProcessor(cfg *Config, set processor.Settings, next consumer.Traces) (*p
 	return p, err
 }
 
-// Start registers the processor's rules for the receiver's analyze and
-// starts the idle sweep.
-func (p *promptetheusProcessor) Start(context.Context, component.Host) error {
-	p.unregister = judge.Register(p.id, p)
-	interval := min(max(p.cfg.TraceIdleTimeout/4, 100*time.Millisecond), 10*time.Second)
+// Start finds the rules and starts judging traces as their deadlines pass.
+func (p *promptetheusProcessor) Start(_ context.Context, host component.Host) error {
+	judge, err := agentrulesextension.Lookup(host, p.cfg.Rules, p.set.TelemetrySettings)
+	if err != nil {
+		return err
+	}
+	p.judge = judge
+	interval := min(max(min(cmp.Or(p.cfg.DecisionWait, p.cfg.TraceIdleTimeout), p.cfg.TraceIdleTimeout)/4, 50*time.Millisecond), time.Second)
 	p.wg.Go(func() {
 		ticker := time.NewTicker(interval)
 		defer ticker.Stop()
@@ -88,20 +83,27 @@ func (p *promptetheusProcessor) Start(context.Context, component.Host) error {
 			case <-p.stop:
 				return
 			case <-ticker.C:
-				p.sweepIdle(context.Background())
+				p.judgeDue(context.Background())
 			}
 		}
 	})
 	return nil
 }
 
-// Shutdown stops the sweep. Facts of traces still open are dropped: their
-// spans already went through.
-func (p *promptetheusProcessor) Shutdown(context.Context) error {
-	if p.unregister != nil {
-		p.unregister()
+// judgeDue judges and emits the traces whose deadline has passed.
+func (p *promptetheusProcessor) judgeDue(ctx context.Context) {
+	due, released := p.facts.takeDue(p.now())
+	p.emit(ctx, p.decide(ctx, due, released, ptrace.Traces{}))
+}
+
+// Shutdown judges the agent traces still held with what arrived of them,
+// so that no span taken out of a batch is lost.
+func (p *promptetheusProcessor) Shutdown(ctx context.Context) error {
+	if p.judge != nil {
 		close(p.stop)
 		p.wg.Wait()
+		due, released := p.facts.takeAll()
+		p.emit(ctx, p.decide(ctx, due, released, ptrace.Traces{}))
 	}
 	p.telemetry.Shutdown()
 	return nil
@@ -111,166 +113,167 @@ func (*promptetheusProcessor) Capabilities() consumer.Capabilities {
 	return consumer.Capabilities{MutatesData: true}
 }
 
-// Analyze implements judge.Judge: the built-in rules over the given steps,
-// plus the user-rule findings this processor recorded for the trace.
-func (p *promptetheusProcessor) Analyze(traceID pcommon.TraceID, run rules.Run, steps []rules.Step) rules.Result {
-	res := p.engine.Evaluate(run, steps)
-	_, user := p.facts.snapshot(traceID)
-	res.Findings = append(res.Findings, user...)
-	rules.SortFindings(res.Findings)
-	return res
-}
-
-type rootRef struct {
-	res   pcommon.Resource
-	scope string
-	span  ptrace.Span
-}
-
 func (p *promptetheusProcessor) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
-	now := p.now()
-	w := newFindingWriter(td)
-	var roots []rootRef
-	// Only the resource spans received: the writer appends findings after them.
-	for i, n := 0, td.ResourceSpans().Len(); i < n; i++ {
-		rs := td.ResourceSpans().At(i)
-		for j := 0; j < rs.ScopeSpans().Len(); j++ {
-			ss := rs.ScopeSpans().At(j)
-			// Our receiver keeps the steps of its runs durably and hands them
-			// over with the root: holding them here too would double the
-			// memory a run costs.
-			receiverOwned := ss.Scope().Name() == mapping.ScopeName
-			for k := 0; k < ss.Spans().Len(); k++ {
-				span := ss.Spans().At(k)
-				isRoot := span.ParentSpanID().IsEmpty()
-				step, isStep := rules.StepFromSpan(span)
-				ref := rules.Step{Seq: -1, SpanID: rules.SpanRef(span.SpanID()), End: int64(span.EndTimestamp())}
-				if isStep {
-					ref = step
-				}
-				user := p.matchUserRules(ctx, rs, ss, span, &ref)
-				var stepPtr *rules.Step
-				var immediate []rules.Finding
-				if isStep {
-					immediate = p.engine.StepFindings(&step)
-					if !receiverOwned {
-						stepPtr = &step
-					}
-				}
-				evicted := p.facts.record(span.TraceID(), rs.Resource(), stepPtr, user, isRoot, now)
-				p.countEvicted(ctx, evicted, "capacity")
-				immediate = append(immediate, user...)
-				w.write(rs.Resource(), span.TraceID(), span.SpanID(), span.EndTimestamp(), runIDOf(span), immediate)
-				p.countFindings(ctx, immediate)
-				if isRoot {
-					roots = append(roots, rootRef{res: rs.Resource(), scope: ss.Scope().Name(), span: span})
-				}
-			}
-		}
+	obs := p.observe(ctx, td)
+	if len(obs) == 0 {
+		return p.next.ConsumeTraces(ctx, td)
 	}
-	for _, root := range roots {
-		p.judgeRoot(ctx, w, root)
+	res := p.facts.record(obs, p.now())
+	if res.late > 0 {
+		p.telemetry.ProcessorPromptetheusLateSpans.Add(ctx, int64(res.late))
+	}
+	removeHeld(td, obs)
+	p.countEvicted(ctx, res.evicted, reasonCapacity)
+	for _, f := range res.evicted {
+		f.held.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	}
+	p.decide(ctx, res.due, res.released, td)
+	if td.ResourceSpans().Len() == 0 {
+		return nil // every span was an agent span held for its verdict
 	}
 	return p.next.ConsumeTraces(ctx, td)
 }
 
-// judgeRoot evaluates the trace rules when a root span arrives. The durable
-// steps a receiver passed along win over the facts seen in memory.
-func (p *promptetheusProcessor) judgeRoot(ctx context.Context, w *findingWriter, root rootRef) {
-	traceID := root.span.TraceID()
-	steps, user := p.facts.snapshot(traceID)
-	run := runOf(root.span)
-	if t, ok := judge.TrajectoryFrom(ctx, traceID); ok {
-		run, steps = t.Run, t.Steps
-	} else if root.scope == mapping.ScopeName {
-		p.warnNoTrajectory.Do(func() {
-			p.logger.Warn("The root span of a Promptetheus run arrived without its steps: put the promptetheus processor " +
-				"right after the receivers, before any batching, or runs are judged without their events")
+// observe works out, without touching the store, what each span tells:
+// agent spans with their steps and user-rule findings, and root spans.
+func (p *promptetheusProcessor) observe(ctx context.Context, td ptrace.Traces) []observation {
+	var obs []observation
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		rs := td.ResourceSpans().At(i)
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			ss := rs.ScopeSpans().At(j)
+			for k := 0; k < ss.Spans().Len(); k++ {
+				span := ss.Spans().At(k)
+				role := roleOf(span)
+				isRoot := span.ParentSpanID().IsEmpty()
+				if role == roleNone && !isRoot {
+					continue
+				}
+				o := observation{traceID: span.TraceID(), spanID: span.SpanID(), role: role, isRoot: isRoot}
+				if role != roleNone {
+					if step, ok := rules.StepFromSpan(span); ok && role == roleStep {
+						o.step = &step
+					}
+					o.user = p.judge.MatchSpan(ctx, rs, ss, span, o.step)
+					o.span, o.resource, o.scope = span, rs.Resource(), ss.Scope()
+				}
+				obs = append(obs, o)
+			}
+		}
+	}
+	return obs
+}
+
+// removeHeld takes the spans the store now holds out of the batch.
+func removeHeld(td ptrace.Traces, obs []observation) {
+	type spanKey struct {
+		trace pcommon.TraceID
+		span  pcommon.SpanID
+	}
+	held := map[spanKey]bool{}
+	for i := range obs {
+		if obs[i].held {
+			held[spanKey{obs[i].traceID, obs[i].spanID}] = true
+		}
+	}
+	if len(held) == 0 {
+		return
+	}
+	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool {
+			ss.Spans().RemoveIf(func(s ptrace.Span) bool { return held[spanKey{s.TraceID(), s.SpanID()}] })
+			return ss.Spans().Len() == 0
 		})
-	}
-	res := p.engine.Evaluate(run, steps)
-	traceFindings := notImmediate(res.Findings)
-	res.Findings = append(res.Findings, user...)
-	rules.SortFindings(res.Findings)
-	annotateRoot(root.span, &res, p.cfg.ErrorSeverity)
-	w.write(root.res, traceID, root.span.SpanID(), root.span.EndTimestamp(), run.ID, traceFindings)
-	p.countFindings(ctx, traceFindings)
-	p.telemetry.ProcessorPromptetheusTracesEvaluated.Add(ctx, 1)
+		return rs.ScopeSpans().Len() == 0
+	})
 }
 
-// sweepIdle forgets traces idle for longer than the timeout; one that never
-// showed its root is judged now, its findings hung off its first span.
-func (p *promptetheusProcessor) sweepIdle(ctx context.Context) {
-	idle := p.facts.idle(p.now().Add(-p.cfg.TraceIdleTimeout))
-	for _, f := range idle {
-		if f.rootSeen || len(f.steps) == 0 {
-			continue
-		}
-		p.countEvicted(ctx, []*traceFacts{f}, "idle")
-		rules.SortSteps(f.steps)
-		first := f.steps[0]
-		parent := pcommon.SpanID(first.SpanID)
-		res := p.engine.Evaluate(rules.Run{ID: f.traceID.String()}, f.steps)
-		findings := notImmediate(res.Findings)
-		if len(findings) == 0 {
-			continue
-		}
-		td := ptrace.NewTraces()
-		newFindingWriter(td).write(f.resource, f.traceID, parent, pcommon.Timestamp(first.End), "", findings)
-		if err := p.next.ConsumeTraces(ctx, td); err != nil {
-			p.logger.Warn("Dropping findings of an idle trace", zap.Stringer("trace_id", f.traceID), zap.Error(err))
-			continue
-		}
-		p.countFindings(ctx, findings)
-		p.telemetry.ProcessorPromptetheusTracesEvaluated.Add(ctx, 1)
+// decide judges the due traces and appends their held spans and findings
+// to out (a new batch when out is the zero value); released traces (no
+// agent run after all) give their held spans back unjudged.
+func (p *promptetheusProcessor) decide(ctx context.Context, due, released []*traceFacts, out ptrace.Traces) ptrace.Traces {
+	p.countEvicted(ctx, released, reasonNoAgentSpan)
+	if out == (ptrace.Traces{}) {
+		out = ptrace.NewTraces()
 	}
-}
-
-func notImmediate(findings []rules.Finding) []rules.Finding {
-	var out []rules.Finding
-	for _, f := range findings {
-		if !f.Immediate {
-			out = append(out, f)
-		}
+	for _, f := range due {
+		p.judgeTrace(ctx, f)
+		f.held.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
+	}
+	for _, f := range released {
+		f.held.ResourceSpans().MoveAndAppendTo(out.ResourceSpans())
 	}
 	return out
 }
 
-// runOf reads what the rules need of a run from its root span.
-func runOf(root ptrace.Span) rules.Run {
-	attrs := root.Attributes()
-	run := rules.Run{ID: runIDOf(root)}
-	if v, ok := attrs.Get(conventions.AttrUserGoal); ok {
-		run.UserGoal = v.AsString()
+// judgeTrace writes the verdict of a trace on its outermost held agent span
+// and adds the finding spans to the held spans.
+func (p *promptetheusProcessor) judgeTrace(ctx context.Context, f *traceFacts) {
+	rootRS, root := runRoot(f.held)
+	run := rules.Run{ID: f.traceID.String(), UserGoal: str(root.Attributes(), conventions.AttrUserGoal)}
+	run.Agent = cmp.Or(str(root.Attributes(), conventions.AttrGenAIAgentName), str(rootRS.Resource().Attributes(), conventions.AttrServiceName))
+	res := p.judge.Evaluate(run, f.steps, f.user)
+	if f.stepsDropped > 0 {
+		p.telemetry.ProcessorPromptetheusStepsDropped.Add(ctx, int64(f.stepsDropped))
 	}
-	if v, ok := attrs.Get(conventions.AttrGenAIAgentName); ok {
-		run.Agent = v.AsString()
-	}
-	return run
-}
-
-func runIDOf(span ptrace.Span) string {
-	if v, ok := span.Attributes().Get(conventions.AttrTraceID); ok {
-		return v.AsString()
-	}
-	return ""
-}
-
-func (p *promptetheusProcessor) countFindings(ctx context.Context, findings []rules.Finding) {
-	for i := range findings {
+	rs := f.held.ResourceSpans().AppendEmpty()
+	rootRS.Resource().CopyTo(rs.Resource())
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName(scopeName)
+	p.judge.WriteVerdict(root, &res, "", ss.Spans())
+	for i := range res.Findings {
 		p.telemetry.ProcessorPromptetheusFindings.Add(ctx, 1, metric.WithAttributes(
-			attribute.String("rule", findings[i].RuleID), attribute.String("severity", findings[i].Severity.String())))
+			attribute.String("rule", res.Findings[i].RuleID), attribute.String("severity", res.Findings[i].Severity.String())))
 	}
+	p.telemetry.ProcessorPromptetheusTracesJudged.Add(ctx, 1)
 }
 
-func (p *promptetheusProcessor) countEvicted(ctx context.Context, evicted []*traceFacts, reason string) {
-	n := 0
-	for _, f := range evicted {
-		if !f.rootSeen {
-			n++
+// runRoot is the held agent span that receives the verdict: one whose
+// parent is not held (an agent nested in another is not the run), the
+// earliest to start when there are several.
+func runRoot(held ptrace.Traces) (ptrace.ResourceSpans, ptrace.Span) {
+	ids := map[pcommon.SpanID]bool{}
+	for i := 0; i < held.ResourceSpans().Len(); i++ {
+		ids[spanOf(held.ResourceSpans().At(i)).SpanID()] = true
+	}
+	best := -1
+	for i := 0; i < held.ResourceSpans().Len(); i++ {
+		s := spanOf(held.ResourceSpans().At(i))
+		if ids[s.ParentSpanID()] {
+			continue
+		}
+		if best < 0 || s.StartTimestamp() < spanOf(held.ResourceSpans().At(best)).StartTimestamp() {
+			best = i
 		}
 	}
-	if n > 0 {
-		p.telemetry.ProcessorPromptetheusTracesEvicted.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", reason)))
+	if best < 0 { // a cycle of parents: malformed, take the first
+		best = 0
+	}
+	rs := held.ResourceSpans().At(best)
+	return rs, spanOf(rs)
+}
+
+// spanOf is the one span of a held resource spans.
+func spanOf(rs ptrace.ResourceSpans) ptrace.Span { return rs.ScopeSpans().At(0).Spans().At(0) }
+
+// emit hands judged traces downstream from the processor's own goroutine.
+func (p *promptetheusProcessor) emit(ctx context.Context, td ptrace.Traces) {
+	if td == (ptrace.Traces{}) || td.SpanCount() == 0 {
+		return
+	}
+	if err := p.next.ConsumeTraces(ctx, td); err != nil {
+		p.telemetry.ProcessorPromptetheusSpansDropped.Add(ctx, int64(td.SpanCount()))
+		p.set.Logger.Warn("Dropping judged agent spans refused by the next consumer", zap.Int("spans", td.SpanCount()), zap.Error(err))
+	}
+}
+
+const (
+	reasonCapacity    = "capacity"
+	reasonNoAgentSpan = "no_agent_span"
+)
+
+func (p *promptetheusProcessor) countEvicted(ctx context.Context, facts []*traceFacts, reason string) {
+	if len(facts) > 0 {
+		p.telemetry.ProcessorPromptetheusTracesEvicted.Add(ctx, int64(len(facts)), metric.WithAttributes(attribute.String("reason", reason)))
 	}
 }

@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/ptracetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -22,7 +25,6 @@ import (
 	"go.opentelemetry.io/collector/processor/processortest"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
-	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
@@ -30,9 +32,36 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
-func newTestProcessor(t testing.TB, tune func(*Config)) (*promptetheusProcessor, *consumertest.TracesSink) {
+// fakeClock is a time the tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type testProcessor struct {
+	*promptetheusProcessor
+	sink  *consumertest.TracesSink
+	clock *fakeClock
+}
+
+// newTestProcessor starts a processor on a fake clock; its ticker never
+// sees a deadline pass unless the test moves the clock.
+func newTestProcessor(t testing.TB, tune func(*Config)) *testProcessor {
 	t.Helper()
 	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.DecisionWait = 0
 	if tune != nil {
 		tune(cfg)
 	}
@@ -40,17 +69,107 @@ func newTestProcessor(t testing.TB, tune func(*Config)) (*promptetheusProcessor,
 	sink := new(consumertest.TracesSink)
 	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
+	clock := &fakeClock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	p.(*promptetheusProcessor).now = clock.Now
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
-	return p.(*promptetheusProcessor), sink
+	return &testProcessor{promptetheusProcessor: p.(*promptetheusProcessor), sink: sink, clock: clock}
 }
 
-// promptetheusRun maps events the way the receiver does: children in one
-// batch, the root in another.
-func promptetheusRun(t *testing.T, goal string, events ...string) (children, root ptrace.Traces) {
+func (p *testProcessor) consume(t *testing.T, td ptrace.Traces) {
+	t.Helper()
+	require.NoError(t, p.ConsumeTraces(context.Background(), td))
+}
+
+func findingSpans(sink *consumertest.TracesSink) map[string][]ptrace.Span {
+	out := map[string][]ptrace.Span{}
+	for _, s := range testutil.SpansOf(sink) {
+		if v, ok := s.Attributes().Get(conventions.AttrFindingRuleID); ok {
+			out[v.Str()] = append(out[v.Str()], s)
+		}
+	}
+	return out
+}
+
+func spanByID(t *testing.T, sink *consumertest.TracesSink, id pcommon.SpanID) ptrace.Span {
+	t.Helper()
+	for _, s := range testutil.SpansOf(sink) {
+		if s.SpanID() == id {
+			return s
+		}
+	}
+	t.Fatalf("span %s not received", id)
+	return ptrace.Span{}
+}
+
+// traceBuilder writes spans of one trace under one resource.
+type traceBuilder struct {
+	traceID pcommon.TraceID
+	base    time.Time
+}
+
+func (b traceBuilder) batch(service string) (ptrace.Traces, ptrace.SpanSlice) {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", service)
+	ss := rs.ScopeSpans().AppendEmpty()
+	ss.Scope().SetName("instrumentation")
+	return td, ss.Spans()
+}
+
+func (b traceBuilder) span(spans ptrace.SpanSlice, id, parent byte, name string, at int, attrs map[string]any) ptrace.Span {
+	s := spans.AppendEmpty()
+	s.SetTraceID(b.traceID)
+	s.SetSpanID(pcommon.SpanID{id})
+	if parent != 0 {
+		s.SetParentSpanID(pcommon.SpanID{parent})
+	}
+	s.SetName(name)
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(b.base.Add(time.Duration(at) * time.Second)))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(b.base.Add(time.Duration(at)*time.Second + 500*time.Millisecond)))
+	for _, k := range slices.Sorted(maps.Keys(attrs)) { // a stable input order
+		_ = s.Attributes().PutEmpty(k).FromRaw(attrs[k])
+	}
+	return s
+}
+
+var base = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// webTrace is a plain web request of a checkout service: no agent in it.
+func webTrace() ptrace.Traces {
+	b := traceBuilder{traceID: pcommon.TraceID{0xaa, 1}, base: base}
+	td, spans := b.batch("checkout-web")
+	root := b.span(spans, 1, 0, "GET /cart", 0, map[string]any{"http.request.method": "GET", "url.path": "/cart", "http.response.status_code": 200})
+	root.SetKind(ptrace.SpanKindServer)
+	b.span(spans, 2, 1, "SELECT cart", 0, map[string]any{"db.system.name": "postgresql", "db.query.text": "SELECT * FROM cart"})
+	errSpan := b.span(spans, 3, 1, "GET /prices", 0, map[string]any{"http.request.method": "GET", "server.address": "prices"})
+	errSpan.SetKind(ptrace.SpanKindClient)
+	errSpan.Status().SetCode(ptrace.StatusCodeError)
+	errSpan.Status().SetMessage("timeout")
+	return td
+}
+
+func TestNonAgentTracePassesUnchanged(t *testing.T) {
+	for _, wait := range []time.Duration{0, 5 * time.Second} {
+		t.Run(fmt.Sprintf("decision_wait=%s", wait), func(t *testing.T) {
+			p := newTestProcessor(t, func(c *Config) { c.DecisionWait = wait })
+			sent := webTrace()
+			p.consume(t, cloneTraces(sent))
+			require.Len(t, p.sink.AllTraces(), 1, "passed on at once")
+			require.NoError(t, ptracetest.CompareTraces(sent, p.sink.AllTraces()[0]))
+			assert.Equal(t, 0, p.facts.len(), "no state for a trace that is not an agent's")
+			p.clock.Add(time.Hour)
+			p.judgeDue(context.Background())
+			assert.Len(t, p.sink.AllTraces(), 1, "nothing added later either")
+		})
+	}
+}
+
+// receiverRun maps events the way our receiver does, root included.
+func receiverRun(t *testing.T, events ...string) ptrace.Traces {
 	t.Helper()
 	cfg := mapping.Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128}
-	run := mapping.Run{Project: "proj", ID: "run_1", Agent: "browser-agent", UserGoal: goal}
+	run := mapping.Run{Project: "proj", ID: "run_1", Agent: "browser-agent", UserGoal: "Book Tuesday"}
 	b := mapping.NewBuilder(&cfg, &run)
 	sum := mapping.NewSummary()
 	pending := mapping.NewPending()
@@ -63,263 +182,298 @@ func promptetheusRun(t *testing.T, goal string, events ...string) (children, roo
 	}
 	b.FlushPending(&pending, run.ID)
 	sum.Widen(b)
-	rb := mapping.NewBuilder(&cfg, &run)
-	rb.AddRoot(&sum, time.Time{}, "session_end")
-	return b.Traces(), rb.Traces()
+	b.AddRoot(&sum, time.Time{}, "session_end")
+	return b.Traces()
 }
 
-func findingSpans(sink *consumertest.TracesSink) map[string]ptrace.Span {
-	out := map[string]ptrace.Span{}
-	for _, s := range testutil.SpansOf(sink) {
-		if v, ok := s.Attributes().Get(conventions.AttrFindingRuleID); ok {
-			out[v.Str()] = s
-		}
-	}
-	return out
-}
-
-func rootOf(t *testing.T, sink *consumertest.TracesSink) ptrace.Span {
-	for _, s := range testutil.SpansOf(sink) {
-		if s.ParentSpanID().IsEmpty() {
-			return s
-		}
-	}
-	t.Fatal("no root span")
-	return ptrace.Span{}
-}
-
-const pythonGoal = "Book Tuesday at 2pm Pacific, but stop at confirmation"
-
-func TestVerdictOnPromptetheusRun(t *testing.T) {
-	p, sink := newTestProcessor(t, nil)
-	children, root := promptetheusRun(t, pythonGoal,
-		`"type":"user_message","payload":{"content":"`+pythonGoal+`"}`,
-		`"type":"goal_check","payload":{"passed":false,"mismatches":["Selected 2:00 AM instead of 2:00 PM"]}`,
+func TestReceiverRunsPassUnchanged(t *testing.T) {
+	p := newTestProcessor(t, nil)
+	sent := receiverRun(t,
+		`"type":"llm_call","payload":{"model":"gpt-5","input_tokens":40000,"output_tokens":10}`,
+		`"type":"tool_call","payload":{"tool_name":"search","call_id":"c1","arguments":{"q":1}}`,
+		`"type":"tool_result","payload":{"call_id":"c1","result":"ok"}`,
 	)
-	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	// The receiver hands its durable steps over with the root.
-	require.NoError(t, p.ConsumeTraces(withSteps(t, children, pythonGoal), root))
-	held, _ := p.facts.snapshot(mapping.TraceID("proj", "run_1"))
-	assert.Empty(t, held, "the receiver's steps are not held twice")
-
-	r := rootOf(t, sink)
-	assert.Equal(t, ptrace.StatusCodeError, r.Status().Code())
-	assert.Equal(t, "Selected 2:00 AM instead of 2:00 PM", r.Status().Message())
-	passed, _ := r.Attributes().Get(conventions.AttrGoalPassed)
-	assert.False(t, passed.Bool())
-	labels, _ := r.Attributes().Get(conventions.AttrAnalysisLabels)
-	assert.Equal(t, []any{rules.RuleBrowserGoalMismatch}, labels.Slice().AsRaw())
-	maxSev, _ := r.Attributes().Get(conventions.AttrFindingMaxSeverity)
-	assert.Equal(t, "high", maxSev.Str())
-	require.Equal(t, 1, r.Events().Len())
-	assert.Equal(t, conventions.EventGenAIEvaluationResult, r.Events().At(0).Name())
-
-	findings := findingSpans(sink)
-	mismatch, ok := findings[rules.RuleBrowserGoalMismatch]
-	require.True(t, ok, "a rule_finding span per finding")
-	assert.Equal(t, "rule_finding browser_goal_mismatch", mismatch.Name())
-	goalCheckID := mapping.EventSpanID("proj", "run_1", "k1")
-	assert.Equal(t, goalCheckID, mismatch.ParentSpanID(), "parented to the span it flags")
-	conf, _ := mismatch.Attributes().Get(conventions.AttrFindingConfidence)
-	assert.Equal(t, 0.9, conf.Double())
-	count, _ := r.Attributes().Get(conventions.AttrFindingCount)
-	assert.Equal(t, int64(len(findings)), count.Int())
-
-	// Analyze through the registry gives the same findings, same span ids.
-	j, ok := judge.Lookup(p.id)
-	require.True(t, ok)
-	var steps []rules.Step
-	for _, s := range testutil.SpansOf(sink) {
-		if st, ok := rules.StepFromSpan(s); ok {
-			steps = append(steps, st)
-		}
-	}
-	res := j.Analyze(r.TraceID(), rules.Run{ID: "run_1", UserGoal: pythonGoal}, steps)
-	assert.Len(t, res.Findings, len(findings))
-	for _, f := range res.Findings {
-		span, ok := findings[f.RuleID]
-		require.True(t, ok, f.RuleID)
-		flagged, _ := spanIDFromHex(f.SpanID)
-		if f.SpanID == "" {
-			flagged = r.SpanID()
-		}
-		assert.Equal(t, mapping.FindingSpanID(r.TraceID(), flagged, f.RuleID), span.SpanID())
-	}
-}
-
-// withSteps carries the steps of children as the receiver does.
-func withSteps(t *testing.T, children ptrace.Traces, goal string) context.Context {
-	var steps []rules.Step
-	spans := children.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
-	for i := 0; i < spans.Len(); i++ {
-		if st, ok := rules.StepFromSpan(spans.At(i)); ok {
-			steps = append(steps, st)
-		}
-	}
-	return judge.WithTrajectory(context.Background(), &judge.Trajectory{
-		TraceID: mapping.TraceID("proj", "run_1"), Run: rules.Run{ID: "run_1", Agent: "browser-agent", UserGoal: goal}, Steps: steps,
-	})
-}
-
-func TestReceiverTrajectoryWinsOverFactsInMemory(t *testing.T) {
-	p, sink := newTestProcessor(t, nil)
-	children, root := promptetheusRun(t, "Book Tuesday",
-		`"type":"goal_check","payload":{"passed":true}`)
-	// The processor restarted and never saw the children; the receiver
-	// carries the durable steps along with the root.
-	require.NoError(t, p.ConsumeTraces(withSteps(t, children, "Book Tuesday"), root))
-	r := rootOf(t, sink)
-	passed, ok := r.Attributes().Get(conventions.AttrGoalPassed)
-	require.True(t, ok)
-	assert.True(t, passed.Bool())
-	_, missing := findingSpans(sink)[rules.RuleMissingGoalCheck]
-	assert.False(t, missing, "the goal_check the processor never saw still counts")
-}
-
-// genAITrace is an OpenLLMetry-instrumented agent: a workflow root, LLM
-// calls with legacy token attributes and the same tool called three times.
-func genAITrace() (children, root ptrace.Traces) {
-	traceID := pcommon.TraceID([16]byte{1, 2, 3})
-	rootID := pcommon.SpanID([8]byte{9})
-	base := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	children = ptrace.NewTraces()
-	rs := children.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "travel-agent")
-	ss := rs.ScopeSpans().AppendEmpty()
-	add := func(i int, name string, kind ptrace.SpanKind, attrs map[string]any) {
-		s := ss.Spans().AppendEmpty()
-		s.SetTraceID(traceID)
-		s.SetSpanID(pcommon.SpanID([8]byte{byte(i + 1)}))
-		s.SetParentSpanID(rootID)
-		s.SetName(name)
-		s.SetKind(kind)
-		s.SetStartTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Second)))
-		s.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(time.Duration(i)*time.Second + 500*time.Millisecond)))
-		for _, k := range slices.Sorted(maps.Keys(attrs)) { // a stable input order
-			_ = s.Attributes().PutEmpty(k).FromRaw(attrs[k])
-		}
-	}
-	add(0, "openai.chat", ptrace.SpanKindClient, map[string]any{"llm.request.type": "chat", "gen_ai.system": "openai",
-		"gen_ai.request.model": "gpt-4o", "gen_ai.usage.prompt_tokens": 40000, "gen_ai.usage.completion_tokens": 100})
-	for i := 1; i <= 3; i++ {
-		add(i, "get_weather.tool", ptrace.SpanKindInternal, map[string]any{"traceloop.span.kind": "tool",
-			"traceloop.entity.name": "get_weather", "traceloop.entity.input": `{"args":["Paris"]}`})
-	}
-	add(4, "chat gpt-4o", ptrace.SpanKindClient, map[string]any{"gen_ai.operation.name": "chat",
-		"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5})
-
-	root = ptrace.NewTraces()
-	rrs := root.ResourceSpans().AppendEmpty()
-	rrs.Resource().Attributes().PutStr("service.name", "travel-agent")
-	r := rrs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	r.SetTraceID(traceID)
-	r.SetSpanID(rootID)
-	r.SetName("trip_planner.workflow")
-	r.SetStartTimestamp(pcommon.NewTimestampFromTime(base))
-	r.SetEndTimestamp(pcommon.NewTimestampFromTime(base.Add(5 * time.Second)))
-	r.Attributes().PutStr("traceloop.span.kind", "workflow")
-	return children, root
-}
-
-func TestGenAITraceFromOtherInstrumentation(t *testing.T) {
-	p, sink := newTestProcessor(t, nil)
-	children, root := genAITrace()
-	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	findings := findingSpans(sink)
-	require.Contains(t, findings, rules.RuleTokenBudget, "a span rule fires as the span passes")
-	assert.Equal(t, pcommon.SpanID([8]byte{1}), findings[rules.RuleTokenBudget].ParentSpanID())
-	assert.NotContains(t, findings, rules.RuleLoop, "trace rules wait for the root")
-
-	require.NoError(t, p.ConsumeTraces(context.Background(), root))
-	findings = findingSpans(sink)
-	require.Contains(t, findings, rules.RuleLoop)
-	loop := findings[rules.RuleLoop]
-	assert.Equal(t, pcommon.SpanID([8]byte{4}), loop.ParentSpanID(), "flags the third identical call")
-	require.Contains(t, findings, rules.RuleMissingGoalCheck)
-	assert.Equal(t, pcommon.SpanID([8]byte{9}), findings[rules.RuleMissingGoalCheck].ParentSpanID())
-
-	r := rootOf(t, sink)
-	count, _ := r.Attributes().Get(conventions.AttrFindingCount)
-	assert.Equal(t, int64(3), count.Int())
-	assert.Equal(t, ptrace.StatusCodeUnset, r.Status().Code(), "medium findings stay under error_severity=high")
-}
-
-func TestErrorSeverityThreshold(t *testing.T) {
-	p, sink := newTestProcessor(t, func(c *Config) { c.ErrorSeverity = rules.SeverityMedium })
-	children, root := genAITrace()
-	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	require.NoError(t, p.ConsumeTraces(context.Background(), root))
-	r := rootOf(t, sink)
-	assert.Equal(t, ptrace.StatusCodeError, r.Status().Code())
-	errType, _ := r.Attributes().Get(conventions.AttrErrorType)
-	assert.Contains(t, []string{rules.RuleLoop, rules.RuleTokenBudget}, errType.Str())
-}
-
-func TestUserRules(t *testing.T) {
-	p, sink := newTestProcessor(t, func(c *Config) {
-		c.UserRules = []UserRuleConfig{{
-			ID: "weather_tool", Severity: rules.SeverityLow, Message: "weather tool used",
-			Condition: `span.attributes["traceloop.entity.name"] == "get_weather"`,
-		}}
-	})
-	children, root := genAITrace()
-	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	var hits int
-	for _, s := range testutil.SpansOf(sink) {
-		if v, ok := s.Attributes().Get(conventions.AttrFindingRuleID); ok && v.Str() == "weather_tool" {
-			hits++
-		}
-	}
-	assert.Equal(t, 3, hits, "one finding per matching span, none for the others")
-	require.NoError(t, p.ConsumeTraces(context.Background(), root))
-	count, _ := rootOf(t, sink).Attributes().Get(conventions.AttrFindingCount)
-	assert.Equal(t, int64(6), count.Int(), "three user findings, token budget, loop, missing goal_check")
-	res := p.Analyze(pcommon.TraceID([16]byte{1, 2, 3}), rules.Run{}, nil)
-	assert.Len(t, res.Findings, 4, "analyze adds the recorded user findings")
-}
-
-func TestBadUserRuleFailsValidation(t *testing.T) {
-	cfg := NewFactory().CreateDefaultConfig().(*Config)
-	cfg.UserRules = []UserRuleConfig{{ID: "broken", Severity: rules.SeverityLow, Condition: `attributes["x"] ==`}}
-	err := cfg.Validate()
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "user_rules[0] (broken):")
-	assert.Contains(t, err.Error(), "condition has invalid syntax")
-}
-
-func TestIdleTraceWithoutRootIsJudged(t *testing.T) {
-	p, sink := newTestProcessor(t, func(c *Config) { c.TraceIdleTimeout = time.Hour })
-	children, _ := genAITrace()
-	require.NoError(t, p.ConsumeTraces(context.Background(), children))
-	p.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
-	p.sweepIdle(context.Background())
-	findings := findingSpans(sink)
-	require.Contains(t, findings, rules.RuleLoop)
+	p.consume(t, cloneTraces(sent))
+	require.Len(t, p.sink.AllTraces(), 1)
+	require.NoError(t, ptracetest.CompareTraces(sent, p.sink.AllTraces()[0]), "the receiver judged its run already")
 	assert.Equal(t, 0, p.facts.len())
 }
 
-func TestNumTracesBound(t *testing.T) {
-	p, _ := newTestProcessor(t, func(c *Config) { c.NumTraces = 2 })
-	for i := range 5 {
-		td := ptrace.NewTraces()
-		s := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		s.SetTraceID(pcommon.TraceID([16]byte{byte(i + 1)}))
-		s.SetSpanID(pcommon.SpanID([8]byte{1}))
-		s.SetParentSpanID(pcommon.SpanID([8]byte{2}))
-		require.NoError(t, p.ConsumeTraces(context.Background(), td))
+// agentTrace is an agent instrumented with the GenAI semantic conventions:
+// an invoke_agent span under a web request, an LLM call and the same tool
+// called three times with the same arguments.
+func agentTrace() (children, roots ptrace.Traces) {
+	b := traceBuilder{traceID: pcommon.TraceID{0xbb, 1}, base: base}
+	children, spans := b.batch("travel-agent")
+	b.span(spans, 3, 2, "chat gpt-4o", 1, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai",
+		"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 5}).SetKind(ptrace.SpanKindClient)
+	for i := range 3 {
+		b.span(spans, byte(4+i), 2, "execute_tool get_weather", 2+i, map[string]any{"gen_ai.operation.name": "execute_tool",
+			"gen_ai.tool.name": "get_weather", "gen_ai.tool.call.arguments": `{"city":"Paris"}`})
+	}
+	roots, spans = b.batch("travel-agent")
+	b.span(spans, 2, 1, "invoke_agent travel", 0, map[string]any{"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "travel"})
+	b.span(spans, 1, 0, "POST /plan", 0, map[string]any{"http.request.method": "POST"}).SetKind(ptrace.SpanKindServer)
+	return children, roots
+}
+
+func cloneTraces(td ptrace.Traces) ptrace.Traces {
+	out := ptrace.NewTraces()
+	td.CopyTo(out)
+	return out
+}
+
+func TestAgentTraceJudged(t *testing.T) {
+	p := newTestProcessor(t, nil)
+	children, roots := agentTrace()
+	p.consume(t, cloneTraces(children))
+	require.Len(t, p.sink.AllTraces(), 1, "steps pass on at once")
+	require.NoError(t, ptracetest.CompareTraces(children, p.sink.AllTraces()[0]), "and unchanged")
+	assert.Empty(t, findingSpans(p.sink), "the verdict waits for the root")
+
+	p.consume(t, cloneTraces(roots))
+	findings := findingSpans(p.sink)
+	require.Contains(t, findings, rules.RuleLoop)
+	loop := findings[rules.RuleLoop][0]
+	assert.Equal(t, pcommon.SpanID{6}, loop.ParentSpanID(), "flags the third identical call")
+	ids, ok := loop.Attributes().Get(conventions.AttrFindingEvidenceSpans)
+	require.True(t, ok)
+	assert.Equal(t, []any{"0400000000000000", "0500000000000000", "0600000000000000"}, ids.Slice().AsRaw(), "evidence by span id")
+	_, hasSeqs := loop.Attributes().Get(conventions.AttrFindingEvidence)
+	assert.False(t, hasSeqs, "no seqs outside Promptetheus runs")
+	_, hasCritical := loop.Attributes().Get(conventions.AttrFindingCritical)
+	assert.False(t, hasCritical)
+
+	agent := spanByID(t, p.sink, pcommon.SpanID{2})
+	require.Contains(t, findings, rules.RuleMissingGoalCheck)
+	assert.Equal(t, agent.SpanID(), findings[rules.RuleMissingGoalCheck][0].ParentSpanID(), "run findings hang off the agent span")
+	count, ok := agent.Attributes().Get(conventions.AttrFindingCount)
+	require.True(t, ok, "the verdict is on the outermost agent span")
+	assert.Equal(t, int64(2), count.Int())
+
+	sentWeb := roots.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(1)
+	require.NoError(t, ptracetest.CompareSpan(sentWeb, spanByID(t, p.sink, pcommon.SpanID{1})), "the web request's root is not the agent's: unchanged")
+	assert.Equal(t, 0, p.facts.len())
+}
+
+func TestDecisionWaitTakesLateSpans(t *testing.T) {
+	p := newTestProcessor(t, func(c *Config) { c.DecisionWait = 10 * time.Second })
+	children, roots := agentTrace()
+	p.consume(t, cloneTraces(children))
+	p.consume(t, cloneTraces(roots))
+	require.Len(t, p.sink.AllTraces(), 2, "the web root passes; the agent span is held")
+	assert.Equal(t, 1, p.sink.AllTraces()[1].SpanCount())
+	assert.Empty(t, findingSpans(p.sink))
+
+	// A fourth identical call arrives late, from another batch.
+	b := traceBuilder{traceID: pcommon.TraceID{0xbb, 1}, base: base}
+	late, spans := b.batch("travel-agent")
+	b.span(spans, 7, 2, "execute_tool get_weather", 5, map[string]any{"gen_ai.operation.name": "execute_tool",
+		"gen_ai.tool.name": "get_weather", "gen_ai.tool.call.arguments": `{"city":"Paris"}`})
+	p.clock.Add(5 * time.Second)
+	p.consume(t, late)
+	p.judgeDue(context.Background())
+	assert.Empty(t, findingSpans(p.sink), "not yet due")
+
+	p.clock.Add(5 * time.Second)
+	p.judgeDue(context.Background())
+	loop := findingSpans(p.sink)[rules.RuleLoop]
+	require.Len(t, loop, 1)
+	ids, _ := loop[0].Attributes().Get(conventions.AttrFindingEvidenceSpans)
+	assert.Len(t, ids.Slice().AsRaw(), 4, "the late call is evidence too")
+	msg, _ := loop[0].Attributes().Get(conventions.AttrFindingMessage)
+	assert.Contains(t, msg.Str(), "repeated 4 times")
+	_, ok := spanByID(t, p.sink, pcommon.SpanID{2}).Attributes().Get(conventions.AttrFindingCount)
+	assert.True(t, ok)
+
+	// Spans after the verdict pass untouched and start nothing.
+	again, spans := b.batch("travel-agent")
+	b.span(spans, 8, 2, "execute_tool get_weather", 6, map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "get_weather"})
+	sent := cloneTraces(again)
+	p.consume(t, again)
+	last := p.sink.AllTraces()[len(p.sink.AllTraces())-1]
+	require.NoError(t, ptracetest.CompareTraces(sent, last))
+	assert.Equal(t, 0, p.facts.len())
+}
+
+// openInferenceTrace is a LangGraph-style run: a root CHAIN with nested
+// CHAIN nodes, LLM calls and a tool called again and again, children first.
+func openInferenceTrace() ptrace.Traces {
+	b := traceBuilder{traceID: pcommon.TraceID{0xcc, 1}, base: base}
+	td, spans := b.batch("langgraph-agent")
+	at := 1
+	for i := range 4 {
+		node := byte(10 + 2*i)
+		b.span(spans, node+1, node, "ChatFake", at, map[string]any{"openinference.span.kind": "LLM", "llm.model_name": "fake",
+			"llm.token_count.prompt": 12, "llm.token_count.completion": 3})
+		b.span(spans, node, 1, "agent", at, map[string]any{"openinference.span.kind": "CHAIN"})
+		b.span(spans, byte(40+i), 1, "search", at+1, map[string]any{"openinference.span.kind": "TOOL", "tool.name": "search",
+			"input.value": `{"query":"weather in Paris"}`})
+		at += 2
+	}
+	b.span(spans, 1, 0, "LangGraph", 0, map[string]any{"openinference.span.kind": "CHAIN"})
+	return td
+}
+
+func TestOpenInferenceRunJudgedOnOutermostChain(t *testing.T) {
+	p := newTestProcessor(t, nil)
+	sent := openInferenceTrace()
+	p.consume(t, cloneTraces(sent))
+	loop := findingSpans(p.sink)[rules.RuleLoop]
+	require.Len(t, loop, 1)
+	assert.Equal(t, pcommon.SpanID{42}, loop[0].ParentSpanID(), "the third identical tool call")
+	root := spanByID(t, p.sink, pcommon.SpanID{1})
+	_, ok := root.Attributes().Get(conventions.AttrFindingCount)
+	assert.True(t, ok, "the verdict is on the outermost chain")
+	for i := range 4 {
+		node := spanByID(t, p.sink, pcommon.SpanID{byte(10 + 2*i)})
+		_, judged := node.Attributes().Get(conventions.AttrFindingCount)
+		assert.False(t, judged, "nested chains stay as they were")
+	}
+	var received int
+	for _, s := range testutil.SpansOf(p.sink) {
+		if _, finding := s.Attributes().Get(conventions.AttrFindingRuleID); !finding {
+			received++
+		}
+	}
+	assert.Equal(t, sent.SpanCount(), received, "every span sent is passed on once")
+}
+
+func TestOpenLLMetryWorkflow(t *testing.T) {
+	p := newTestProcessor(t, func(c *Config) { c.Rules = nil })
+	b := traceBuilder{traceID: pcommon.TraceID{0xdd, 1}, base: base}
+	td, spans := b.batch("travel-agent")
+	b.span(spans, 2, 1, "openai.chat", 1, map[string]any{"llm.request.type": "chat", "gen_ai.system": "openai",
+		"gen_ai.request.model": "gpt-4o", "gen_ai.usage.prompt_tokens": 40000, "gen_ai.usage.completion_tokens": 100})
+	for i := range 3 {
+		b.span(spans, byte(3+i), 1, "get_weather.tool", 2+i, map[string]any{"traceloop.span.kind": "tool",
+			"traceloop.entity.name": "get_weather", "traceloop.entity.input": `{"args":["Paris"]}`})
+	}
+	b.span(spans, 1, 0, "trip_planner.workflow", 0, map[string]any{"traceloop.span.kind": "workflow"})
+	p.consume(t, td)
+	findings := findingSpans(p.sink)
+	assert.Contains(t, findings, rules.RuleLoop)
+	require.Contains(t, findings, rules.RuleTokenBudget, "legacy token attributes are read")
+	assert.Equal(t, pcommon.SpanID{2}, findings[rules.RuleTokenBudget][0].ParentSpanID())
+}
+
+func TestLLMOnlyTraceIsNotAnAgentRun(t *testing.T) {
+	p := newTestProcessor(t, nil)
+	b := traceBuilder{traceID: pcommon.TraceID{0xee, 1}, base: base}
+	td, spans := b.batch("chatbot")
+	b.span(spans, 2, 1, "chat gpt-4o", 1, map[string]any{"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o"})
+	b.span(spans, 1, 0, "POST /chat", 0, map[string]any{"http.request.method": "POST"})
+	sent := cloneTraces(td)
+	p.consume(t, td)
+	require.NoError(t, ptracetest.CompareTraces(sent, p.sink.AllTraces()[0]))
+	assert.Empty(t, findingSpans(p.sink))
+	assert.Equal(t, 0, p.facts.len(), "forgotten once its root came: no agent ran")
+}
+
+func TestRootElsewhereJudgedWhenIdle(t *testing.T) {
+	p := newTestProcessor(t, func(c *Config) { c.TraceIdleTimeout = time.Minute })
+	children, roots := agentTrace()
+	roots.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
+	p.consume(t, children)
+	p.consume(t, roots) // the invoke_agent span; its parent was exported by another service
+	p.clock.Add(30 * time.Second)
+	p.judgeDue(context.Background())
+	assert.Empty(t, findingSpans(p.sink))
+	p.clock.Add(31 * time.Second)
+	p.judgeDue(context.Background())
+	assert.Contains(t, findingSpans(p.sink), rules.RuleLoop)
+	_, ok := spanByID(t, p.sink, pcommon.SpanID{2}).Attributes().Get(conventions.AttrFindingCount)
+	assert.True(t, ok)
+}
+
+func TestRetriedBatchCountsOnce(t *testing.T) {
+	p := newTestProcessor(t, func(c *Config) { c.DecisionWait = time.Second })
+	children, roots := agentTrace()
+	p.consume(t, cloneTraces(children))
+	p.consume(t, cloneTraces(children)) // a client retry
+	p.consume(t, cloneTraces(roots))
+	p.consume(t, cloneTraces(roots))
+	p.clock.Add(time.Second)
+	p.judgeDue(context.Background())
+	loop := findingSpans(p.sink)[rules.RuleLoop]
+	require.Len(t, loop, 1)
+	msg, _ := loop[0].Attributes().Get(conventions.AttrFindingMessage)
+	assert.Contains(t, msg.Str(), "repeated 3 times")
+	agents := 0
+	for _, s := range testutil.SpansOf(p.sink) {
+		if s.SpanID() == (pcommon.SpanID{2}) {
+			agents++
+		}
+	}
+	assert.Equal(t, 1, agents, "the held agent span goes out once")
+}
+
+func TestBounds(t *testing.T) {
+	p := newTestProcessor(t, func(c *Config) {
+		c.NumTraces = 2
+		c.MaxStepsPerTrace = 2
+		c.DecisionWait = time.Minute
+	})
+	for i := range 3 {
+		b := traceBuilder{traceID: pcommon.TraceID{0xf0, byte(i)}, base: base}
+		td, spans := b.batch("agent")
+		b.span(spans, 1, 0, "invoke_agent a", 0, map[string]any{"gen_ai.operation.name": "invoke_agent"})
+		for k := range 3 {
+			b.span(spans, byte(2+k), 1, "execute_tool t", 1+k, map[string]any{"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "t"})
+		}
+		p.consume(t, td)
 	}
 	assert.Equal(t, 2, p.facts.len())
+	released := 0
+	for _, s := range testutil.SpansOf(p.sink) {
+		if s.Name() == "invoke_agent a" {
+			released++
+			_, judged := s.Attributes().Get(conventions.AttrFindingCount)
+			assert.False(t, judged, "an evicted trace's held span goes out unjudged, not lost")
+		}
+	}
+	assert.Equal(t, 1, released)
+	p.facts.mu.Lock()
+	for _, f := range p.facts.byID {
+		assert.Len(t, f.steps, 2)
+		assert.Equal(t, 1, f.stepsDropped)
+	}
+	p.facts.mu.Unlock()
+}
+
+func TestShutdownJudgesHeldTraces(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	sink := new(consumertest.TracesSink)
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	children, roots := agentTrace()
+	require.NoError(t, p.ConsumeTraces(context.Background(), children))
+	require.NoError(t, p.ConsumeTraces(context.Background(), roots))
+	require.NoError(t, p.Shutdown(context.Background()))
+	assert.Contains(t, findingSpans(sink), rules.RuleLoop)
+	assert.Equal(t, 6+len(findingSpans(sink)[rules.RuleLoop])+len(findingSpans(sink)[rules.RuleMissingGoalCheck]), sink.SpanCount())
+}
+
+func TestRulesExtensionByID(t *testing.T) {
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	id := component.MustNewIDWithName("agent_rules", "missing")
+	cfg.Rules = &id
+	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	assert.ErrorContains(t, p.Start(context.Background(), componenttest.NewNopHost()), `rules: extension "agent_rules/missing" not found`)
+	require.NoError(t, p.Shutdown(context.Background()))
 }
 
 func TestDeterministicOutput(t *testing.T) {
 	run := func() []byte {
-		p, sink := newTestProcessor(t, nil)
-		children, root := genAITrace()
-		require.NoError(t, p.ConsumeTraces(context.Background(), children))
-		require.NoError(t, p.ConsumeTraces(context.Background(), root))
+		p := newTestProcessor(t, nil)
+		children, roots := agentTrace()
+		p.consume(t, children)
+		p.consume(t, roots)
 		var all []byte
 		m := ptrace.ProtoMarshaler{}
-		for _, td := range sink.AllTraces() {
+		for _, td := range p.sink.AllTraces() {
 			b, err := m.MarshalTraces(td)
 			require.NoError(t, err)
 			all = append(all, b...)
@@ -330,3 +484,20 @@ func TestDeterministicOutput(t *testing.T) {
 }
 
 var _ processor.Traces = (*promptetheusProcessor)(nil)
+
+func TestChainsWithoutStepsAreNotAnAgentRun(t *testing.T) {
+	p := newTestProcessor(t, nil)
+	b := traceBuilder{traceID: pcommon.TraceID{0xef, 1}, base: base}
+	td, spans := b.batch("summarizer")
+	b.span(spans, 2, 1, "format_prompt", 1, map[string]any{"openinference.span.kind": "CHAIN"})
+	b.span(spans, 1, 0, "RunnableSequence", 0, map[string]any{"openinference.span.kind": "CHAIN"})
+	sent := cloneTraces(td)
+	p.consume(t, td)
+	require.Equal(t, sent.SpanCount(), p.sink.SpanCount(), "held chains are given back")
+	assert.Empty(t, findingSpans(p.sink))
+	sentSpans := sent.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	require.Equal(t, 2, sentSpans.Len())
+	for i := 0; i < sentSpans.Len(); i++ {
+		require.NoError(t, ptracetest.CompareSpan(sentSpans.At(i), spanByID(t, p.sink, sentSpans.At(i).SpanID())))
+	}
+}

@@ -6,28 +6,15 @@ package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptet
 import (
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
-	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 )
-
-// resolveJudge finds the rules analyze applies: those of the processor
-// named in the config, else the built-in rules with their defaults.
-func (r *promptetheusReceiver) resolveJudge() (judge.Judge, error) {
-	if r.cfg.Processor == nil {
-		return judge.Engine{Engine: rules.NewEngine(rules.DefaultConfig())}, nil
-	}
-	j, ok := judge.Lookup(*r.cfg.Processor)
-	if !ok {
-		return nil, fmt.Errorf("processor %q not found: it must be a promptetheus processor in a traces pipeline of this collector", r.cfg.Processor.String())
-	}
-	return j, nil
-}
 
 // detection is one entry of analysis.detections in the contract.
 type detection struct {
@@ -105,9 +92,9 @@ func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Re
 		r.writeError(w, err)
 		return
 	}
+	// The verdict made when the run was finalised: the one on its root span.
 	info := snap.View.Info
-	res := r.judge.Analyze(mapping.TraceID(info.Project, info.ID), rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal}, snap.Steps)
-	resp := buildAnalysis(&info, &res, r.now())
+	resp := buildAnalysis(&info, snap.Verdict, r.now())
 	body, err := json.Marshal(resp)
 	if err != nil {
 		r.writeError(w, err)
@@ -146,10 +133,8 @@ func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyze
 	for i := range res.Findings {
 		f := &res.Findings[i]
 		flagged := rootID
-		if f.SpanID != "" {
-			if b, err := hex.DecodeString(f.SpanID); err == nil && len(b) == len(flagged) {
-				copy(flagged[:], b)
-			}
+		if f.SpanID != (rules.SpanRef{}) {
+			flagged = pcommon.SpanID(f.SpanID)
 		}
 		findingID := mapping.FindingSpanID(traceID, flagged, f.RuleID)
 		a.Findings = append(a.Findings, finding{

@@ -47,9 +47,10 @@ type Config struct {
 	// run state across restarts. Without it state is in memory only.
 	Storage *component.ID `mapstructure:"storage"`
 
-	// Processor is the ID of the promptetheus processor whose rules analyze
-	// uses, e.g. "promptetheus". Without it analyze applies the default rules.
-	Processor *component.ID `mapstructure:"processor"`
+	// Rules is the ID of the agent_rules extension whose rules judge the
+	// runs this receiver finalises. Without it the built-in rules judge with
+	// their default parameters.
+	Rules *component.ID `mapstructure:"rules"`
 
 	// RetryAfter is sent in Retry-After when the pipeline refuses data.
 	RetryAfter time.Duration `mapstructure:"retry_after"`

@@ -48,7 +48,7 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, 20000, cfg.Sessions.MaxEventsPerRun)
 		assert.False(t, cfg.Mapping.CaptureContent)
 		assert.Equal(t, component.MustNewID("file_storage"), *cfg.Storage)
-		assert.Equal(t, component.MustNewID("promptetheus"), *cfg.Processor)
+		assert.Equal(t, component.MustNewID("agent_rules"), *cfg.Rules)
 		assert.Equal(t, []string{"image/png", "video/webm"}, cfg.Artifacts.ContentTypes)
 	})
 

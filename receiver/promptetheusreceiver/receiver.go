@@ -22,7 +22,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
+	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
@@ -45,7 +45,6 @@ type promptetheusReceiver struct {
 	auth      *authenticator
 	sessions  *session.Manager
 	artifacts artifactstore.Store
-	judge     judge.Judge
 	storage   storage.Client
 
 	server     *http.Server
@@ -88,11 +87,10 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 	}
 	r.auth = newAuthenticator(r.cfg, jwt)
 
-	j, err := r.resolveJudge()
+	judge, err := agentrulesextension.Lookup(host, r.cfg.Rules, r.settings.TelemetrySettings)
 	if err != nil {
 		return err
 	}
-	r.judge = j
 
 	if r.cfg.Storage != nil {
 		client, err := getStorageClient(ctx, host, *r.cfg.Storage, r.settings.ID)
@@ -112,6 +110,7 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 			MaxArrayLength:     r.cfg.Mapping.MaxArrayLength,
 			Provider:           r.cfg.Mapping.Provider,
 		},
+		Judge: judge,
 		OnTruncated: func(n int) {
 			r.telemetry.ReceiverPromptetheusAttributesTruncated.Add(context.Background(), int64(n))
 		},

@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/consumer"
@@ -307,5 +308,30 @@ func TestIdleRunsAreFinalised(t *testing.T) {
 	cfg.Sessions.IdleTimeout = 200 * time.Millisecond
 	s := startReceiver(t, cfg, nil)
 	require.Equal(t, 200, s.post(t, "/api/traces/t1/events", testKey, oneEvent).status)
-	require.Eventually(t, func() bool { return len(testutil.SpansOf(s.sink)) == 2 }, 5*time.Second, 50*time.Millisecond)
+	var root ptrace.Span
+	require.Eventually(t, func() bool {
+		for _, sp := range testutil.SpansOf(s.sink) {
+			if sp.ParentSpanID().IsEmpty() {
+				root = sp
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 50*time.Millisecond)
+	by, _ := root.Attributes().Get(conventions.AttrFinalizedBy)
+	assert.Equal(t, "idle_timeout", by.Str())
+	count, ok := root.Attributes().Get(conventions.AttrFindingCount)
+	require.True(t, ok, "the receiver judges the runs it finalises")
+	assert.Equal(t, int64(len(testutil.SpansOf(s.sink))-2), count.Int(), "the event, the root and one span per finding")
+}
+
+func TestRulesExtensionMustExist(t *testing.T) {
+	cfg := testReceiverConfig(t)
+	id := component.MustNewIDWithName("agent_rules", "missing")
+	cfg.Rules = &id
+	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	err = r.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, `rules: extension "agent_rules/missing" not found`)
+	require.NoError(t, r.Shutdown(context.Background()))
 }

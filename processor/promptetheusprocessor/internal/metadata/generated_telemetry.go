@@ -25,13 +25,16 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                                metric.Meter
-	mu                                   sync.Mutex
-	registrations                        []metric.Registration
-	ProcessorPromptetheusFindings        metric.Int64Counter
-	ProcessorPromptetheusTracesEvaluated metric.Int64Counter
-	ProcessorPromptetheusTracesEvicted   metric.Int64Counter
-	ProcessorPromptetheusTracesInMemory  metric.Int64ObservableGauge
+	meter                               metric.Meter
+	mu                                  sync.Mutex
+	registrations                       []metric.Registration
+	ProcessorPromptetheusFindings       metric.Int64Counter
+	ProcessorPromptetheusLateSpans      metric.Int64Counter
+	ProcessorPromptetheusSpansDropped   metric.Int64Counter
+	ProcessorPromptetheusStepsDropped   metric.Int64Counter
+	ProcessorPromptetheusTracesEvicted  metric.Int64Counter
+	ProcessorPromptetheusTracesInMemory metric.Int64ObservableGauge
+	ProcessorPromptetheusTracesJudged   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -94,21 +97,39 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{findings}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ProcessorPromptetheusTracesEvaluated, err = builder.meter.Int64Counter(
-		"otelcol_processor_promptetheus_traces_evaluated",
-		metric.WithDescription("Traces judged when their root span arrived or after going idle. [Development]"),
-		metric.WithUnit("{traces}"),
+	builder.ProcessorPromptetheusLateSpans, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptetheus_late_spans",
+		metric.WithDescription("Agent spans that arrived after their trace was judged; they pass unchanged. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorPromptetheusSpansDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptetheus_spans_dropped",
+		metric.WithDescription("Judged agent spans (held spans and findings) the next consumer refused. [Development]"),
+		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorPromptetheusStepsDropped, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptetheus_steps_dropped",
+		metric.WithDescription("Steps of agent traces not kept because the trace reached max_steps_per_trace. [Development]"),
+		metric.WithUnit("{steps}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorPromptetheusTracesEvicted, err = builder.meter.Int64Counter(
 		"otelcol_processor_promptetheus_traces_evicted",
-		metric.WithDescription("Traces whose facts left memory before their root span arrived, by reason. [Development]"),
+		metric.WithDescription("Traces that left memory without a verdict, by reason (capacity releases their held spans unjudged). [Development]"),
 		metric.WithUnit("{traces}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorPromptetheusTracesInMemory, err = builder.meter.Int64ObservableGauge(
 		"otelcol_processor_promptetheus_traces_in_memory",
-		metric.WithDescription("Traces whose facts are held in memory. [Development]"),
+		metric.WithDescription("Agent traces whose facts are held in memory. [Development]"),
+		metric.WithUnit("{traces}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorPromptetheusTracesJudged, err = builder.meter.Int64Counter(
+		"otelcol_processor_promptetheus_traces_judged",
+		metric.WithDescription("Agent traces judged. [Development]"),
 		metric.WithUnit("{traces}"),
 	)
 	errs = errors.Join(errs, err)

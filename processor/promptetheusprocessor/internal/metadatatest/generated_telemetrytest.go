@@ -37,18 +37,50 @@ func AssertEqualProcessorPromptetheusFindings(t *testing.T, tt *componenttest.Te
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualProcessorPromptetheusTracesEvaluated(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+func AssertEqualProcessorPromptetheusLateSpans(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
-		Name:        "otelcol_processor_promptetheus_traces_evaluated",
-		Description: "Traces judged when their root span arrived or after going idle. [Development]",
-		Unit:        "{traces}",
+		Name:        "otelcol_processor_promptetheus_late_spans",
+		Description: "Agent spans that arrived after their trace was judged; they pass unchanged. [Development]",
+		Unit:        "{spans}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
 			IsMonotonic: true,
 			DataPoints:  dps,
 		},
 	}
-	got, err := tt.GetMetric("otelcol_processor_promptetheus_traces_evaluated")
+	got, err := tt.GetMetric("otelcol_processor_promptetheus_late_spans")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorPromptetheusSpansDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_promptetheus_spans_dropped",
+		Description: "Judged agent spans (held spans and findings) the next consumer refused. [Development]",
+		Unit:        "{spans}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_promptetheus_spans_dropped")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorPromptetheusStepsDropped(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_promptetheus_steps_dropped",
+		Description: "Steps of agent traces not kept because the trace reached max_steps_per_trace. [Development]",
+		Unit:        "{steps}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_promptetheus_steps_dropped")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
@@ -56,7 +88,7 @@ func AssertEqualProcessorPromptetheusTracesEvaluated(t *testing.T, tt *component
 func AssertEqualProcessorPromptetheusTracesEvicted(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_promptetheus_traces_evicted",
-		Description: "Traces whose facts left memory before their root span arrived, by reason. [Development]",
+		Description: "Traces that left memory without a verdict, by reason (capacity releases their held spans unjudged). [Development]",
 		Unit:        "{traces}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -72,13 +104,29 @@ func AssertEqualProcessorPromptetheusTracesEvicted(t *testing.T, tt *componentte
 func AssertEqualProcessorPromptetheusTracesInMemory(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_processor_promptetheus_traces_in_memory",
-		Description: "Traces whose facts are held in memory. [Development]",
+		Description: "Agent traces whose facts are held in memory. [Development]",
 		Unit:        "{traces}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
 		},
 	}
 	got, err := tt.GetMetric("otelcol_processor_promptetheus_traces_in_memory")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualProcessorPromptetheusTracesJudged(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_processor_promptetheus_traces_judged",
+		Description: "Agent traces judged. [Development]",
+		Unit:        "{traces}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_processor_promptetheus_traces_judged")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

@@ -25,18 +25,30 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.ProcessorPromptetheusFindings.Add(context.Background(), 1)
-	tb.ProcessorPromptetheusTracesEvaluated.Add(context.Background(), 1)
+	tb.ProcessorPromptetheusLateSpans.Add(context.Background(), 1)
+	tb.ProcessorPromptetheusSpansDropped.Add(context.Background(), 1)
+	tb.ProcessorPromptetheusStepsDropped.Add(context.Background(), 1)
 	tb.ProcessorPromptetheusTracesEvicted.Add(context.Background(), 1)
+	tb.ProcessorPromptetheusTracesJudged.Add(context.Background(), 1)
 	AssertEqualProcessorPromptetheusFindings(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualProcessorPromptetheusTracesEvaluated(t, testTel,
+	AssertEqualProcessorPromptetheusLateSpans(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorPromptetheusSpansDropped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorPromptetheusStepsDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorPromptetheusTracesEvicted(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorPromptetheusTracesInMemory(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorPromptetheusTracesJudged(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 

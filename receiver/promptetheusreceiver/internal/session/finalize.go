@@ -27,6 +27,8 @@ const (
 type Snapshot struct {
 	View  RunView
 	Steps []rules.Step
+	// Verdict is the run's verdict, nil while it is open.
+	Verdict *rules.Result
 	// Analysis is the last analysis stored for the run, nil if none.
 	Analysis json.RawMessage
 }
@@ -51,7 +53,7 @@ func (m *Manager) Finalize(ctx context.Context, project, runID, by string, now t
 }
 
 func (r *run) snapshot() Snapshot {
-	return Snapshot{View: r.view(), Steps: slices.Clone(r.steps), Analysis: r.state.Analysis}
+	return Snapshot{View: r.view(), Steps: slices.Clone(r.steps), Verdict: r.state.Verdict, Analysis: r.state.Analysis}
 }
 
 func (m *Manager) finalizeLocked(ctx context.Context, key runKey, r *run, by string, now time.Time) error {
@@ -61,8 +63,10 @@ func (m *Manager) finalizeLocked(ctx context.Context, key runKey, r *run, by str
 	b := mapping.NewBuilder(&m.cfg.Mapping, &r.state.Info)
 	sum, pending := r.state.Summary, r.state.Pending.Clone()
 	closeRun(b, &sum, &pending, r, by)
-	rec := &batchRecord{Steps: stepsOf(b)}
-	if err := m.emit(withTrajectory(ctx, r, rec.Steps), b); err != nil {
+	rec := &batchRecord{}
+	rec.Steps, rec.UserFindings = m.judgeSpans(ctx, b, false)
+	verdict := m.judgeRun(r, b, rec)
+	if err := m.emit(ctx, b); err != nil {
 		return err
 	}
 	prev := r.state
@@ -70,6 +74,7 @@ func (m *Manager) finalizeLocked(ctx context.Context, key runKey, r *run, by str
 	r.state.Pending = pending
 	r.state.FinalizedAt = now
 	r.state.FinalizedBy = by
+	r.state.Verdict = verdict
 	if err := m.persist(ctx, key, r, rec); err != nil {
 		r.state = prev
 		return err

@@ -2,8 +2,9 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package session keeps the state of Promptetheus runs: dedup keys, pending
-// span halves, running totals and the compact steps analyze reads. It turns
-// accepted events into spans, hands them to the next consumer and persists
+// span halves, running totals, the compact steps the rules read and the
+// verdict of a finalised run. It turns accepted events into spans, judges a
+// run when it finalises it, hands the spans to the next consumer and persists
 // the state through a storage client before the caller acknowledges.
 package session // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 
@@ -18,9 +19,9 @@ import (
 
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
-	"github.com/promptetheus/otelcol-promptetheus/internal/judge"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
@@ -38,11 +39,24 @@ type Config struct {
 	// MaxEventsPerRun bounds the events accepted for one run.
 	MaxEventsPerRun int
 	Mapping         mapping.Config
+	// Judge judges a run when it is finalised.
+	Judge Judge
 	// OnFinalized, if set, is called each time a run is finalised.
 	OnFinalized func(by string)
 	// OnTruncated, if set, is called with the attribute values cut in spans
 	// handed to the pipeline.
 	OnTruncated func(n int)
+}
+
+// Judge judges agent runs; the agent_rules extension's judge implements it.
+type Judge interface {
+	// MatchSpan evaluates the user rules on one span; step is the span's
+	// step, nil for the root.
+	MatchSpan(ctx context.Context, rs ptrace.ResourceSpans, ss ptrace.ScopeSpans, span ptrace.Span, step *rules.Step) []rules.Finding
+	// Evaluate judges a run from its steps and the user findings of its spans.
+	Evaluate(run rules.Run, steps []rules.Step, userFindings []rules.Finding) rules.Result
+	// WriteVerdict writes the verdict on the root and appends finding spans.
+	WriteVerdict(root ptrace.Span, res *rules.Result, runID string, findingSpans ptrace.SpanSlice)
 }
 
 var (
@@ -256,15 +270,12 @@ func (m *Manager) Append(ctx context.Context, info mapping.Run, events []Incomin
 	}
 	defer r.mu.Unlock()
 
-	p := m.plan(r, events)
+	p := m.plan(ctx, r, events)
 	if p.rec == nil && created {
 		m.drop(key, r) // nothing accepted: no run either
 		return p.result, nil
 	}
 	if p.rec != nil {
-		if p.finalize {
-			ctx = withTrajectory(ctx, r, p.rec.Steps)
-		}
 		if err := m.emit(ctx, p.builder); err != nil {
 			if created {
 				m.drop(key, r)
@@ -280,6 +291,7 @@ func (m *Manager) Append(ctx context.Context, info mapping.Run, events []Incomin
 		if p.finalize {
 			r.state.FinalizedAt = now
 			r.state.FinalizedBy = finalizedBySessionEnd
+			r.state.Verdict = p.verdict
 		}
 	}
 	if err := m.persist(ctx, key, r, p.rec); err != nil {
@@ -317,17 +329,6 @@ func (m *Manager) drop(key runKey, r *run) {
 	r.gone = true
 }
 
-// withTrajectory carries the run's steps, those of the spans about to be
-// emitted included, to the processor that judges the root span.
-func withTrajectory(ctx context.Context, r *run, emitted []rules.Step) context.Context {
-	info := &r.state.Info
-	return judge.WithTrajectory(ctx, &judge.Trajectory{
-		TraceID: mapping.TraceID(info.Project, info.ID),
-		Run:     rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal},
-		Steps:   append(slices.Clip(r.steps), emitted...),
-	})
-}
-
 // emit hands a builder's spans to the next consumer.
 func (m *Manager) emit(ctx context.Context, b *mapping.Builder) error {
 	if b.SpanCount() == 0 {
@@ -351,9 +352,11 @@ type batchPlan struct {
 	summary  mapping.Summary
 	pending  mapping.Pending
 	finalize bool
+	// verdict is the run's verdict when the batch finalises it.
+	verdict *rules.Result
 }
 
-func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
+func (m *Manager) plan(ctx context.Context, r *run, events []Incoming) *batchPlan {
 	p := &batchPlan{
 		builder: mapping.NewBuilder(&m.cfg.Mapping, &r.state.Info),
 		summary: r.state.Summary,
@@ -414,7 +417,10 @@ func (m *Manager) plan(r *run, events []Incoming) *batchPlan {
 		closeRun(p.builder, &p.summary, &p.pending, r, finalizedBySessionEnd)
 	}
 	p.summary.Widen(p.builder)
-	rec.Steps = stepsOf(p.builder)
+	rec.Steps, rec.UserFindings = m.judgeSpans(ctx, p.builder, r.finalized())
+	if p.finalize {
+		p.verdict = m.judgeRun(r, p.builder, &rec)
+	}
 	p.rec = &rec
 	return p
 }
@@ -446,14 +452,41 @@ func closeRun(b *mapping.Builder, sum *mapping.Summary, pending *mapping.Pending
 	b.AddRoot(sum, r.state.CreatedAt, by)
 }
 
-// stepsOf extracts the steps of the spans built.
-func stepsOf(b *mapping.Builder) []rules.Step {
-	spans := b.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+// judgeSpans extracts the steps of the spans built and, unless the run is
+// already judged (late events), the findings of the user rules on them.
+func (m *Manager) judgeSpans(ctx context.Context, b *mapping.Builder, late bool) ([]rules.Step, []rules.Finding) {
+	rs := b.Traces().ResourceSpans().At(0)
+	ss := rs.ScopeSpans().At(0)
+	spans := ss.Spans()
 	steps := make([]rules.Step, 0, spans.Len())
+	var user []rules.Finding
 	for i := 0; i < spans.Len(); i++ {
-		if step, ok := rules.StepFromSpan(spans.At(i)); ok {
+		span := spans.At(i)
+		step, ok := rules.StepFromSpan(span)
+		if ok {
 			steps = append(steps, step)
 		}
+		if late {
+			continue
+		}
+		if ok {
+			user = append(user, m.cfg.Judge.MatchSpan(ctx, rs, ss, span, &step)...)
+		} else {
+			user = append(user, m.cfg.Judge.MatchSpan(ctx, rs, ss, span, nil)...)
+		}
 	}
-	return steps
+	return steps, user
+}
+
+// judgeRun judges a run being finalised from its recorded steps and those
+// of rec, writes the verdict on the root span b built last and appends the
+// finding spans to b.
+func (m *Manager) judgeRun(r *run, b *mapping.Builder, rec *batchRecord) *rules.Result {
+	info := &r.state.Info
+	steps := append(slices.Clip(r.steps), rec.Steps...)
+	user := append(slices.Clip(r.userFindings), rec.UserFindings...)
+	res := m.cfg.Judge.Evaluate(rules.Run{ID: info.ID, Agent: info.Agent, UserGoal: info.UserGoal}, steps, user)
+	spans := b.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	m.cfg.Judge.WriteVerdict(spans.At(spans.Len()-1), &res, info.ID, spans)
+	return &res
 }

@@ -24,8 +24,10 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
+	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
@@ -33,12 +35,24 @@ import (
 var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func testConfig() Config {
+	return testConfigWith(nil)
+}
+
+// testConfigWith judges runs with the default rules and the user rules given.
+func testConfigWith(userRules []agentrulesextension.UserRuleConfig) Config {
+	rulesCfg := agentrulesextension.NewFactory().CreateDefaultConfig().(*agentrulesextension.Config)
+	rulesCfg.UserRules = userRules
+	judge, err := agentrulesextension.NewJudge(rulesCfg, componenttest.NewNopTelemetrySettings())
+	if err != nil {
+		panic(err)
+	}
 	return Config{
 		IdleTimeout:     time.Minute,
 		Retention:       time.Hour,
 		MaxRuns:         100,
 		MaxEventsPerRun: 1000,
 		Mapping:         mapping.Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128},
+		Judge:           judge,
 	}
 }
 
@@ -156,23 +170,37 @@ func TestSessionEndFinalisesOnce(t *testing.T) {
 		event("r1", "session_end", 2, "k2", `{"status":"completed"}`),
 	), t0)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"goal_check", "session_end", "execute_tool search", "invoke_agent agent-x"}, spanNames(sink))
+	assert.ElementsMatch(t, []string{"goal_check", "session_end", "execute_tool search", "invoke_agent agent-x",
+		"rule_finding unmatched_tool_call"}, spanNames(sink), "the verdict is emitted with the root")
 	root := rootSpan(t, sink)
 	passed, _ := root.Attributes().Get(conventions.AttrGoalPassed)
 	assert.True(t, passed.Bool())
+	count, _ := root.Attributes().Get(conventions.AttrFindingCount)
+	assert.Equal(t, int64(1), count.Int())
 	by, _ := root.Attributes().Get(conventions.AttrFinalizedBy)
 	assert.Equal(t, "session_end", by.Str())
 
 	snap, err := m.Finalize(context.Background(), "proj_a", "r1", FinalizedByAnalyze, t0)
 	require.NoError(t, err)
 	assert.Equal(t, "session_end", snap.View.FinalizedBy)
-	assert.Len(t, snap.Steps, 3, "one step per span, the root excluded")
+	assert.Len(t, snap.Steps, 3, "one step per span, the root and findings excluded")
+	require.NotNil(t, snap.Verdict)
+	require.Len(t, snap.Verdict.Findings, 1, "analyze reads the verdict that was exported")
+	assert.Equal(t, rules.RuleUnmatchedToolCall, snap.Verdict.Findings[0].RuleID)
 
-	// A late event still lands, as a child of the root already exported.
+	// A late event still lands, as a child of the root already exported; the
+	// verdict is not made again.
 	_, err = m.Append(context.Background(), runInfo("r1"), incoming("r1",
 		event("r1", "agent_message", 3, "k3", `{"content":"late"}`)), t0)
 	require.NoError(t, err)
-	assert.Len(t, spanNames(sink), 5)
+	assert.Len(t, spanNames(sink), 6)
+	roots := 0
+	for _, n := range spanNames(sink) {
+		if n == "invoke_agent agent-x" {
+			roots++
+		}
+	}
+	assert.Equal(t, 1, roots)
 }
 
 func TestPipelineRefusalRecordsNothing(t *testing.T) {
@@ -278,10 +306,12 @@ func newFileStorage(t *testing.T, dir string) (storage.Client, func()) {
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
+	cfg := testConfigWith([]agentrulesextension.UserRuleConfig{{ID: "gpt5_used", Severity: rules.SeverityInfo,
+		Condition: `span.attributes["gen_ai.request.model"] == "gpt-5"`}})
 	dir := t.TempDir()
 	client, closeStorage := newFileStorage(t, dir)
 	sink := new(consumertest.TracesSink)
-	m := NewManager(testConfig(), client, sink, zap.NewNop())
+	m := NewManager(cfg, client, sink, zap.NewNop())
 	_, err := m.Create(context.Background(), mapping.Run{Project: "proj_a", ID: "r1", Agent: "agent-x"}, t0)
 	require.NoError(t, err)
 	first := incoming("r1",
@@ -296,7 +326,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	client, closeStorage = newFileStorage(t, dir)
 	defer closeStorage()
 	sink2 := new(consumertest.TracesSink)
-	m2 := NewManager(testConfig(), client, sink2, zap.NewNop())
+	m2 := NewManager(cfg, client, sink2, zap.NewNop())
 	require.NoError(t, m2.Load(context.Background()))
 
 	res, err := m2.Append(context.Background(), runInfo("r1"), first, t0)
@@ -308,8 +338,12 @@ func TestStateSurvivesRestart(t *testing.T) {
 		event("r1", "session_end", 3, "k3", `{"status":"completed"}`),
 	), t0)
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"execute_tool search", "session_end", "invoke_agent agent-x"}, spanNames(sink2))
+	assert.ElementsMatch(t, []string{"execute_tool search", "session_end", "invoke_agent agent-x",
+		"rule_finding missing_goal_check", "rule_finding gpt5_used"}, spanNames(sink2),
+		"the user rule matched the llm_call before the restart; its finding is emitted with the verdict")
 	root := rootSpan(t, sink2)
+	findings, _ := root.Attributes().Get(conventions.AttrFindingCount)
+	assert.Equal(t, int64(2), findings.Int())
 	tokens, _ := root.Attributes().Get(conventions.AttrGenAIInputTokens)
 	assert.Equal(t, int64(10), tokens.Int(), "totals survive the restart")
 	count, _ := root.Attributes().Get(conventions.AttrEventCount)
@@ -318,6 +352,21 @@ func TestStateSurvivesRestart(t *testing.T) {
 	snap, err := m2.Get("proj_a", "r1")
 	require.NoError(t, err)
 	assert.Len(t, snap.Steps, 3, "steps of spans emitted before and after the restart")
+	closeStorage()
+
+	// The verdict is stored with the run: after another restart, analyze
+	// reads the evaluation that was exported, user findings included.
+	client, closeStorage = newFileStorage(t, dir)
+	m3 := NewManager(testConfig(), client, new(consumertest.TracesSink), zap.NewNop())
+	require.NoError(t, m3.Load(context.Background()))
+	snap, err = m3.Finalize(context.Background(), "proj_a", "r1", FinalizedByAnalyze, t0)
+	require.NoError(t, err)
+	require.NotNil(t, snap.Verdict)
+	var ids []string
+	for _, f := range snap.Verdict.Findings {
+		ids = append(ids, f.RuleID)
+	}
+	assert.ElementsMatch(t, []string{"missing_goal_check", "gpt5_used"}, ids)
 }
 
 func TestStorageFailureRollsBack(t *testing.T) {

@@ -25,17 +25,22 @@ type runState struct {
 	Summary      mapping.Summary `json:"summary"`
 	Pending      mapping.Pending `json:"pending"`
 	// Batches counts the batch records written for this run.
-	Batches       int64           `json:"batches"`
-	ArtifactBytes int64           `json:"artifact_bytes,omitempty"`
-	Analysis      json.RawMessage `json:"analysis,omitempty"`
+	Batches       int64 `json:"batches"`
+	ArtifactBytes int64 `json:"artifact_bytes,omitempty"`
+	// Verdict is the judgement of the run, made once when it is finalised:
+	// the exported root span and analyze answer from it.
+	Verdict  *rules.Result   `json:"verdict,omitempty"`
+	Analysis json.RawMessage `json:"analysis,omitempty"`
 }
 
 // batchRecord is persisted once per accepted batch: the idempotency keys
-// and seqs it recorded, and the steps of the spans it emitted.
+// and seqs it recorded, the steps of the spans it emitted and the findings
+// of the user rules on them.
 type batchRecord struct {
-	Keys  []keyHash    `json:"keys"`
-	Seqs  []int64      `json:"seqs"`
-	Steps []rules.Step `json:"steps,omitempty"`
+	Keys         []keyHash       `json:"keys"`
+	Seqs         []int64         `json:"seqs"`
+	Steps        []rules.Step    `json:"steps,omitempty"`
+	UserFindings []rules.Finding `json:"user,omitempty"`
 }
 
 // keyHash stands for an idempotency key: 128 bits of FNV-1a, so that dedup
@@ -71,6 +76,8 @@ type run struct {
 	keys  map[keyHash]struct{}
 	seqs  map[int64]struct{}
 	steps []rules.Step
+	// userFindings are the user-rule findings on the run's spans so far.
+	userFindings []rules.Finding
 	// gone is set when the run was evicted while a caller waited for mu.
 	gone bool
 }
@@ -100,4 +107,5 @@ func (r *run) applyBatch(rec *batchRecord) {
 		r.seqs[q] = struct{}{}
 	}
 	r.steps = append(r.steps, rec.Steps...)
+	r.userFindings = append(r.userFindings, rec.UserFindings...)
 }

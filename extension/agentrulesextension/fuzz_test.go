@@ -1,18 +1,21 @@
 // Copyright The Promptetheus Collector Authors
 // SPDX-License-Identifier: Apache-2.0
 
-package promptetheusprocessor
+package agentrulesextension
 
 import (
+	"context"
 	"testing"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 )
 
 // FuzzUserRuleCondition: any condition in a config either parses or fails
-// validation with a message; none panics the collector at start-up.
+// validation with a message; none panics the collector at start-up, and one
+// that parses never panics when evaluated on a span.
 func FuzzUserRuleCondition(f *testing.F) {
 	for _, c := range []string{
 		`span.attributes["gen_ai.operation.name"] == "execute_tool"`,
@@ -22,6 +25,9 @@ func FuzzUserRuleCondition(f *testing.F) {
 	} {
 		f.Add(c)
 	}
+	td, _, _ := toolSpans(f)
+	rs := td.ResourceSpans().At(0)
+	ss := rs.ScopeSpans().At(0)
 	f.Fuzz(func(t *testing.T, condition string) {
 		cfg := createDefaultConfig().(*Config)
 		cfg.UserRules = []UserRuleConfig{{ID: "r", Severity: rules.SeverityLow, Condition: condition}}
@@ -29,6 +35,16 @@ func FuzzUserRuleCondition(f *testing.F) {
 		_, perr := parseCondition(condition, component.TelemetrySettings{})
 		if condition != "" && (perr == nil) != (err == nil) {
 			t.Fatalf("validation and parsing disagree on %q: %v / %v", condition, err, perr)
+		}
+		if err != nil {
+			return
+		}
+		j, err := NewJudge(cfg, componenttest.NewNopTelemetrySettings())
+		if err != nil {
+			t.Fatalf("a validated condition does not build: %v", err)
+		}
+		for i := 0; i < ss.Spans().Len(); i++ {
+			_ = j.MatchSpan(context.Background(), rs, ss, ss.Spans().At(i), nil)
 		}
 	})
 }
