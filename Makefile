@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e reliability bench fuzz lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e instrumented-testdata reliability bench fuzz lint fmt generate generate-distribution generate-metadata clean
 
 all: build
 
@@ -37,6 +37,11 @@ test: build jaeger ## Unit, golden, contract and end-to-end tests.
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
+
+# The OTLP that the instrumented agents of e2e/agents (real npm libraries)
+# send, captured by TestE2EInstrumentedAgents as the processor's golden inputs.
+instrumented-testdata: build jaeger ## Rewrite processor/promptetheusprocessor/testdata/instrumented.
+	$(GO) test -count=1 -run 'TestE2EInstrumentedAgents' -v ./e2e/ -args -instrumented-testdata
 
 # The reliability suite: a steady load with a backend outage and a SIGKILL
 # of the collector in the middle; prints a summary table (docs/reliability.md).
