@@ -33,10 +33,6 @@ import (
 var instrumentedTestdata = flag.Bool("instrumented-testdata", false,
 	"write the OTLP the instrumented agents send to processor/promptetheusprocessor/testdata/instrumented")
 
-// attrFindingEvidenceSpanIDs lists, on a rule_finding span, the hex ids of
-// the spans that are its evidence.
-const attrFindingEvidenceSpanIDs = "promptetheus.finding.evidence_span_ids"
-
 // TestE2EInstrumentedAgents runs agents traced by real instrumentation
 // libraries (e2e/agents, from npm) against the built collector's OTLP/HTTP
 // receiver with the promptetheus processor, and reads the traces back from
@@ -473,14 +469,14 @@ func assertLoopFinding(t *testing.T, tr jaegerTrace, toolSpanIDs []string) {
 	for _, f := range findings {
 		assert.Equal(t, "loop", f.tag(conventions.AttrFindingRuleID))
 		assert.Contains(t, toolSpanIDs, f.parent(), "rule_finding loop must be parented to a repeated tool span")
-		raw := f.tag(attrFindingEvidenceSpanIDs)
-		if !assert.NotNil(t, raw, "rule_finding loop has no %s", attrFindingEvidenceSpanIDs) {
+		raw := f.tag(conventions.AttrFindingEvidenceSpans)
+		if !assert.NotNil(t, raw, "rule_finding loop has no %s", conventions.AttrFindingEvidenceSpans) {
 			continue
 		}
 		var evidence []string
 		s, ok := raw.(string)
-		require.True(t, ok, "%s is %T, want a string array", attrFindingEvidenceSpanIDs, raw)
-		require.NoError(t, json.Unmarshal([]byte(s), &evidence), "%s = %s", attrFindingEvidenceSpanIDs, s)
-		assert.ElementsMatch(t, toolSpanIDs, evidence, "%s must list the repeated tool spans", attrFindingEvidenceSpanIDs)
+		require.True(t, ok, "%s is %T, want a string array", conventions.AttrFindingEvidenceSpans, raw)
+		require.NoError(t, json.Unmarshal([]byte(s), &evidence), "%s = %s", conventions.AttrFindingEvidenceSpans, s)
+		assert.ElementsMatch(t, toolSpanIDs, evidence, "%s must list the repeated tool spans", conventions.AttrFindingEvidenceSpans)
 	}
 }

@@ -13,12 +13,19 @@ import (
 func SpansOf(sink *consumertest.TracesSink) []ptrace.Span {
 	var out []ptrace.Span
 	for _, td := range sink.AllTraces() {
-		for i := 0; i < td.ResourceSpans().Len(); i++ {
-			ss := td.ResourceSpans().At(i).ScopeSpans()
-			for j := 0; j < ss.Len(); j++ {
-				for k := 0; k < ss.At(j).Spans().Len(); k++ {
-					out = append(out, ss.At(j).Spans().At(k))
-				}
+		out = append(out, SpansOfTraces(td)...)
+	}
+	return out
+}
+
+// SpansOfTraces returns the spans of td in order.
+func SpansOfTraces(td ptrace.Traces) []ptrace.Span {
+	var out []ptrace.Span
+	for i := 0; i < td.ResourceSpans().Len(); i++ {
+		ss := td.ResourceSpans().At(i).ScopeSpans()
+		for j := 0; j < ss.Len(); j++ {
+			for k := 0; k < ss.At(j).Spans().Len(); k++ {
+				out = append(out, ss.At(j).Spans().At(k))
 			}
 		}
 	}

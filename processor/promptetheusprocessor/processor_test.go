@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -499,5 +501,60 @@ func TestChainsWithoutStepsAreNotAnAgentRun(t *testing.T) {
 	require.Equal(t, 2, sentSpans.Len())
 	for i := 0; i < sentSpans.Len(); i++ {
 		require.NoError(t, ptracetest.CompareSpan(sentSpans.At(i), spanByID(t, p.sink, sentSpans.At(i).SpanID())))
+	}
+}
+
+// TestInstrumentedLibraries judges the OTLP that real instrumentation
+// libraries sent (testdata/instrumented, recorded by the e2e tests): the
+// loop each agent runs is flagged on its repeated tool spans, and the web
+// request passes as it came.
+func TestInstrumentedLibraries(t *testing.T) {
+	tests := []struct {
+		file      string
+		loop      bool
+		toolCalls func(ptrace.Span) bool
+	}{
+		{file: "langgraph_openinference.json", loop: true, toolCalls: func(s ptrace.Span) bool {
+			return str(s.Attributes(), "openinference.span.kind") == "TOOL"
+		}},
+		{file: "openai_genai.json", loop: true, toolCalls: func(s ptrace.Span) bool {
+			return str(s.Attributes(), conventions.AttrGenAIOperationName) == conventions.OperationExecuteTool
+		}},
+		{file: "checkout_web_http.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", "instrumented", tt.file))
+			require.NoError(t, err)
+			sent, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(body)
+			require.NoError(t, err)
+			p := newTestProcessor(t, nil)
+			p.consume(t, cloneTraces(sent))
+			var tools []any
+			for _, s := range testutil.SpansOfTraces(sent) {
+				if tt.toolCalls != nil && tt.toolCalls(s) {
+					tools = append(tools, s.SpanID().String())
+				}
+			}
+			findings := findingSpans(p.sink)
+			if !tt.loop {
+				require.NoError(t, ptracetest.CompareTraces(sent, p.sink.AllTraces()[0]))
+				assert.Equal(t, 0, p.facts.len())
+				return
+			}
+			require.Len(t, findings[rules.RuleLoop], 1)
+			ids, _ := findings[rules.RuleLoop][0].Attributes().Get(conventions.AttrFindingEvidenceSpans)
+			assert.Equal(t, tools, ids.Slice().AsRaw(), "every repeated call is evidence, by span id")
+			assert.Equal(t, sent.SpanCount()+len(findings[rules.RuleLoop])+len(findings[rules.RuleMissingGoalCheck]), p.sink.SpanCount(),
+				"every span sent, and the findings")
+			judged := 0
+			for _, s := range testutil.SpansOf(p.sink) {
+				if _, ok := s.Attributes().Get(conventions.AttrFindingCount); ok {
+					judged++
+					assert.True(t, s.ParentSpanID().IsEmpty(), "the verdict is on the trace's root agent span")
+				}
+			}
+			assert.Equal(t, 1, judged)
+		})
 	}
 }
