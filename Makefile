@@ -80,6 +80,7 @@ prices: ## Refresh the embedded LLM price table and its golden test table from n
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := \
 	FuzzDecodeEvent:./internal/wire \
+	FuzzDecodeValidJSON:./internal/wire \
 	FuzzDecodeEventBody:./internal/wire \
 	FuzzDecodeCreateRun:./internal/wire \
 	FuzzScanner:./internal/wire \
