@@ -45,36 +45,17 @@ const (
 // TestEmittedAttributes fails when conventions.go gains such a constant that
 // is missing here.
 var semconvDerived = map[string]string{
-	"AttrServiceName":            conventions.AttrServiceName,
-	"AttrServiceNamespace":       conventions.AttrServiceNamespace,
-	"AttrDeploymentEnvironment":  conventions.AttrDeploymentEnvironment,
-	"AttrGenAIOperationName":     conventions.AttrGenAIOperationName,
-	"AttrGenAIProviderName":      conventions.AttrGenAIProviderName,
-	"AttrGenAIAgentName":         conventions.AttrGenAIAgentName,
-	"AttrGenAIAgentID":           conventions.AttrGenAIAgentID,
-	"AttrGenAIConversationID":    conventions.AttrGenAIConversationID,
-	"AttrGenAIRequestModel":      conventions.AttrGenAIRequestModel,
-	"AttrGenAIResponseModel":     conventions.AttrGenAIResponseModel,
-	"AttrGenAIInputTokens":       conventions.AttrGenAIInputTokens,
-	"AttrGenAIOutputTokens":      conventions.AttrGenAIOutputTokens,
-	"AttrGenAIPromptName":        conventions.AttrGenAIPromptName,
-	"AttrGenAIToolName":          conventions.AttrGenAIToolName,
-	"AttrGenAIToolCallID":        conventions.AttrGenAIToolCallID,
-	"AttrGenAIToolType":          conventions.AttrGenAIToolType,
-	"AttrGenAIToolCallArguments": conventions.AttrGenAIToolCallArguments,
-	"AttrGenAIToolCallResult":    conventions.AttrGenAIToolCallResult,
-	"AttrGenAIEvaluationName":    conventions.AttrGenAIEvaluationName,
-	"AttrGenAIEvaluationScore":   conventions.AttrGenAIEvaluationScore,
-	"AttrGenAIEvaluationLabel":   conventions.AttrGenAIEvaluationLabel,
-	"AttrGenAIEvaluationExplain": conventions.AttrGenAIEvaluationExplain,
-	"AttrErrorType":              conventions.AttrErrorType,
-	"AttrExceptionType":          conventions.AttrExceptionType,
-	"AttrExceptionMessage":       conventions.AttrExceptionMessage,
-	"AttrExceptionStacktrace":    conventions.AttrExceptionStacktrace,
+	"AttrServiceName":           conventions.AttrServiceName,
+	"AttrServiceNamespace":      conventions.AttrServiceNamespace,
+	"AttrDeploymentEnvironment": conventions.AttrDeploymentEnvironment,
+	"AttrErrorType":             conventions.AttrErrorType,
+	"AttrExceptionType":         conventions.AttrExceptionType,
+	"AttrExceptionMessage":      conventions.AttrExceptionMessage,
+	"AttrExceptionStacktrace":   conventions.AttrExceptionStacktrace,
 }
 
 // resourceConstants are the attributes the mapping puts on the resource of
-// a run (DESIGN.md section 4, internal/mapping/builder.go); every other
+// a run (internal/mapping/builder.go, as the architecture has it); every other
 // attribute is on spans or span events.
 var resourceConstants = []string{
 	"AttrServiceName", "AttrServiceNamespace", "AttrProjectID", "AttrWorkspaceID", "AttrDeploymentEnvironment",
