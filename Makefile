@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e instrumented-testdata reliability bench fuzz lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e instrumented-testdata reliability bench fuzz lint fmt generate generate-distribution generate-metadata prices clean
 
 all: build
 
@@ -63,6 +63,20 @@ bench: build
 	$(GO) test -tags bench -count=1 -timeout 60m -run 'TestSideBySide|TestAnalyzeCost' -v ./e2e/ \
 	  -args -events=$(BENCH_EVENTS) -rounds=$(BENCH_ROUNDS)
 
+# The embedded LLM price table (internal/pricing/data) is the data of an npm
+# package, MIT-licensed, kept with its licence and version. `make prices`
+# installs the package into a temporary directory, writes its data there and
+# the golden table of its own calcPrice results that the Go lookup is tested
+# against. Needs node and npm. Bump PRICES_PACKAGE to refresh.
+PRICES_PACKAGE ?= @pydantic/genai-prices@0.1.8
+prices: ## Refresh the embedded LLM price table and its golden test table from npm.
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  npm install --prefix "$$tmp" --no-save --no-audit --no-fund --ignore-scripts $(PRICES_PACKAGE) >/dev/null; \
+	  cp internal/pricing/scripts/dump.mjs internal/pricing/scripts/golden.mjs "$$tmp/"; \
+	  node "$$tmp/dump.mjs" internal/pricing/data; \
+	  node "$$tmp/golden.mjs" > internal/pricing/testdata/calcprice.json; \
+	  echo "internal/pricing/data: $$(cat internal/pricing/data/VERSION)"
+
 # Fuzz targets: every decoder and mapper that reads user input, each for
 # FUZZTIME: a count of inputs (Nx) or a duration. CI uses a count: with a
 # duration, Go 1.26's fuzz coordinator can fail a target with "context deadline
@@ -71,6 +85,7 @@ bench: build
 FUZZTIME ?= 20000x
 FUZZ_TARGETS := \
 	FuzzDecodeEvent:./internal/wire \
+	FuzzDecodeValidJSON:./internal/wire \
 	FuzzDecodeEventBody:./internal/wire \
 	FuzzDecodeCreateRun:./internal/wire \
 	FuzzScanner:./internal/wire \

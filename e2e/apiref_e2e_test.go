@@ -190,7 +190,7 @@ func TestE2EPythonSnippet(t *testing.T) {
 	assert.Equal(t, []any{"Selected 2:00 AM instead of 2:00 PM"}, goal["mismatches"])
 	assert.Contains(t, analysis["labels"], "browser_goal_mismatch")
 	assert.Equal(t, 0.9, analysis["confidence"])
-	assert.Equal(t, `the action at step 1 contradicted the user's stated goal for goal "Book Tuesday at 2pm Pacific, but stop at confirmation"; root cause: no final outcome verification before claiming success.`, analysis["root_cause"])
+	assert.Equal(t, `the browser action at step 1 contradicted the requested booking constraints for goal "Book Tuesday at 2pm Pacific, but stop at confirmation"; root cause: no final browser-state verification before claiming success.`, analysis["root_cause"])
 	var mismatch map[string]any
 	for _, f := range analysis["findings"].([]any) {
 		if f.(map[string]any)["rule_id"] == "browser_goal_mismatch" {

@@ -2,60 +2,72 @@
 // SPDX-License-Identifier: Apache-2.0
 
 // Package conventions names every span, attribute and event the Promptetheus
-// components emit: the OpenTelemetry GenAI semantic conventions where they
-// cover a concept, the promptetheus.* namespace where they do not. The
-// receiver's mapping, the processor's rules and the Grafana dashboard test all
-// read their names from here.
+// components emit: the OpenTelemetry GenAI semantic conventions of the
+// semantic-conventions-genai repository, version 0.1.0 (Development status:
+// names may still change between its releases, so the version is pinned
+// here), the core semantic conventions v1.41.0 for resource, error and
+// exception attributes, and the promptetheus.* namespace for what the
+// conventions do not cover. The receiver's mapping, the processor's rules
+// and the Grafana dashboard test all read their names from here.
 package conventions // import "github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 
 import semconv "go.opentelemetry.io/otel/semconv/v1.41.0"
 
-// SchemaURL pins the semantic conventions version the mapping follows:
-// 1.41.0, the last release of the core conventions that holds the GenAI
-// attributes (they moved to their own repository afterwards).
-const SchemaURL = semconv.SchemaURL
+// GenAIVersion is the release of the GenAI semantic conventions
+// (open-telemetry/semantic-conventions-genai) the mapping follows.
+const GenAIVersion = "0.1.0"
 
-// OpenTelemetry semantic conventions (GenAI, error, exception, service).
+// SchemaURL is the schema of that release. The GenAI conventions left the
+// core repository after 1.41.0 and publish their own schema, which takes the
+// core conventions in as a dependency: one URL covers every name below.
+const SchemaURL = "https://opentelemetry.io/schemas/gen-ai/" + GenAIVersion
+
+// Core semantic conventions (resource, error, exception), v1.41.0.
 const (
 	AttrServiceName           = string(semconv.ServiceNameKey)
 	AttrServiceNamespace      = string(semconv.ServiceNamespaceKey)
 	AttrDeploymentEnvironment = string(semconv.DeploymentEnvironmentNameKey)
+	AttrErrorType             = string(semconv.ErrorTypeKey)
+	AttrExceptionType         = string(semconv.ExceptionTypeKey)
+	AttrExceptionMessage      = string(semconv.ExceptionMessageKey)
+	AttrExceptionStacktrace   = string(semconv.ExceptionStacktraceKey)
+	EventException            = "exception"
+	ErrorTypeOther            = "_OTHER"
+)
 
-	AttrGenAIOperationName     = string(semconv.GenAIOperationNameKey)
-	AttrGenAIProviderName      = string(semconv.GenAIProviderNameKey)
+// GenAI semantic conventions 0.1.0 (model/gen-ai/registry.yaml, spans.yaml
+// and events.yaml of that release). No Go package generates them yet.
+const (
+	AttrGenAIOperationName     = "gen_ai.operation.name"
+	AttrGenAIProviderName      = "gen_ai.provider.name"
 	AttrGenAISystem            = "gen_ai.system" // older name of gen_ai.provider.name, read only
-	AttrGenAIAgentName         = string(semconv.GenAIAgentNameKey)
-	AttrGenAIAgentID           = string(semconv.GenAIAgentIDKey)
-	AttrGenAIConversationID    = string(semconv.GenAIConversationIDKey)
-	AttrGenAIRequestModel      = string(semconv.GenAIRequestModelKey)
-	AttrGenAIResponseModel     = string(semconv.GenAIResponseModelKey)
-	AttrGenAIInputTokens       = string(semconv.GenAIUsageInputTokensKey)
-	AttrGenAIOutputTokens      = string(semconv.GenAIUsageOutputTokensKey)
-	AttrGenAIPromptName        = string(semconv.GenAIPromptNameKey)
-	AttrGenAIToolName          = string(semconv.GenAIToolNameKey)
-	AttrGenAIToolCallID        = string(semconv.GenAIToolCallIDKey)
-	AttrGenAIToolType          = string(semconv.GenAIToolTypeKey)
-	AttrGenAIToolCallArguments = string(semconv.GenAIToolCallArgumentsKey)
-	AttrGenAIToolCallResult    = string(semconv.GenAIToolCallResultKey)
+	AttrGenAIAgentName         = "gen_ai.agent.name"
+	AttrGenAIAgentID           = "gen_ai.agent.id"
+	AttrGenAIConversationID    = "gen_ai.conversation.id"
+	AttrGenAIRequestModel      = "gen_ai.request.model"
+	AttrGenAIResponseModel     = "gen_ai.response.model"
+	AttrGenAIInputTokens       = "gen_ai.usage.input_tokens"
+	AttrGenAIOutputTokens      = "gen_ai.usage.output_tokens"
+	AttrGenAIPromptName        = "gen_ai.prompt.name"
+	AttrGenAIToolName          = "gen_ai.tool.name"
+	AttrGenAIToolCallID        = "gen_ai.tool.call.id"
+	AttrGenAIToolType          = "gen_ai.tool.type"
+	AttrGenAIToolCallArguments = "gen_ai.tool.call.arguments"
+	AttrGenAIToolCallResult    = "gen_ai.tool.call.result"
 
 	EventGenAIEvaluationResult = "gen_ai.evaluation.result"
-	AttrGenAIEvaluationName    = string(semconv.GenAIEvaluationNameKey)
-	AttrGenAIEvaluationScore   = string(semconv.GenAIEvaluationScoreValueKey)
-	AttrGenAIEvaluationLabel   = string(semconv.GenAIEvaluationScoreLabelKey)
-	AttrGenAIEvaluationExplain = string(semconv.GenAIEvaluationExplanationKey)
-	AttrErrorType              = string(semconv.ErrorTypeKey)
-	EventException             = "exception"
-	AttrExceptionType          = string(semconv.ExceptionTypeKey)
-	AttrExceptionMessage       = string(semconv.ExceptionMessageKey)
-	AttrExceptionStacktrace    = string(semconv.ExceptionStacktraceKey)
-	OperationInvokeAgent       = "invoke_agent"
-	OperationChat              = "chat"
-	OperationExecuteTool       = "execute_tool"
-	ErrorTypeOther             = "_OTHER"
-	EvaluationLabelPass        = "pass"
-	EvaluationLabelFail        = "fail"
-	EvaluationNameGoalCheck    = "goal_check"
-	ToolTypeFunction           = "function"
+	AttrGenAIEvaluationName    = "gen_ai.evaluation.name"
+	AttrGenAIEvaluationScore   = "gen_ai.evaluation.score.value"
+	AttrGenAIEvaluationLabel   = "gen_ai.evaluation.score.label"
+	AttrGenAIEvaluationExplain = "gen_ai.evaluation.explanation"
+
+	OperationInvokeAgent    = "invoke_agent"
+	OperationChat           = "chat"
+	OperationExecuteTool    = "execute_tool"
+	EvaluationLabelPass     = "pass"
+	EvaluationLabelFail     = "fail"
+	EvaluationNameGoalCheck = "goal_check"
+	ToolTypeFunction        = "function"
 )
 
 // The promptetheus.* namespace: facts of a run the semantic conventions do not cover.
@@ -73,6 +85,8 @@ const (
 	AttrEventKey          = "promptetheus.event.idempotency_key"
 	AttrEventCount        = "promptetheus.event.count"
 	AttrLLMCallCount      = "promptetheus.llm_call.count"
+	AttrLLMUnpricedCount  = "promptetheus.llm_call.unpriced_count"
+	AttrCostUSD           = "promptetheus.cost.usd"
 	AttrToolCallCount     = "promptetheus.tool_call.count"
 	AttrErrorCount        = "promptetheus.error.count"
 	AttrFinalizedBy       = "promptetheus.finalized_by"

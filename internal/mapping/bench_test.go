@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
-// BenchmarkMapBatch measures mapping 50 decoded events to spans.
+// BenchmarkMapBatch measures mapping 50 decoded llm_call events to spans,
+// without and with the price table (a cost lookup per call).
 func BenchmarkMapBatch(b *testing.B) {
 	var raws []json.RawMessage
 	var events []wire.Event
@@ -23,15 +25,26 @@ func BenchmarkMapBatch(b *testing.B) {
 		}
 		raws, events = append(raws, raw), append(events, ev)
 	}
-	cfg := Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128}
-	run := Run{Project: "p", ID: "r", Agent: "agent"}
-	b.ReportAllocs()
-	for range b.N {
-		bld := NewBuilder(&cfg, &run)
-		pending := NewPending()
-		for i := range events {
-			bld.Add(&events[i], raws[i], &pending, false)
-		}
+	prices, err := pricing.Load(nil)
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*50), "ns/event")
+	for _, bc := range []struct {
+		name   string
+		prices *pricing.Table
+	}{{"no_prices", nil}, {"prices", prices}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128, Prices: bc.prices}
+			run := Run{Project: "p", ID: "r", Agent: "agent"}
+			b.ReportAllocs()
+			for range b.N {
+				bld := NewBuilder(&cfg, &run)
+				pending := NewPending()
+				for i := range events {
+					bld.Add(&events[i], raws[i], &pending, false)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*50), "ns/event")
+		})
+	}
 }

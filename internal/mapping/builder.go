@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	// Provider, when set, is the gen_ai.provider.name of every llm_call;
 	// otherwise it is inferred from the model name.
 	Provider string
+	// Prices, when set, prices every llm_call that reports tokens; nil
+	// prices nothing.
+	Prices *pricing.Table
 }
 
 // Run describes the run a span belongs to.
@@ -63,6 +67,16 @@ type Builder struct {
 	attrs   attrWriter
 	// held are the pending halves this builder kept, decoded, by address.
 	held map[*byte]*wire.Event
+	// costs of the LLM calls built: all of them, and those a Summary has
+	// not taken in yet (see Summary.Widen).
+	costs, untallied callCosts
+}
+
+// callCosts adds up the prices of LLM calls.
+type callCosts struct {
+	usd      float64
+	priced   int64
+	unpriced int64
 }
 
 // NewBuilder starts an empty batch of spans for run.
@@ -102,6 +116,14 @@ func (b *Builder) SpanCount() int { return b.spans.Len() }
 // Truncated counts attribute values and arrays cut to the limits.
 func (b *Builder) Truncated() int { return b.attrs.truncated }
 
+// CostUSD is the price of the LLM calls built so far that the price table
+// priced, in USD.
+func (b *Builder) CostUSD() float64 { return b.costs.usd }
+
+// UnpricedCalls counts the LLM calls built so far that the price table had
+// no price for, or that reported no tokens; 0 without a price table.
+func (b *Builder) UnpricedCalls() int64 { return b.costs.unpriced }
+
 // TraceID is the OTLP trace id of the run.
 func (b *Builder) TraceID() pcommon.TraceID { return b.traceID }
 
@@ -114,7 +136,7 @@ func (b *Builder) parentOf(ev *wire.Event) pcommon.SpanID {
 
 // eventSpanAttributes is the attribute count of an llm_call span, the most
 // common kind.
-const eventSpanAttributes = 12
+const eventSpanAttributes = 14
 
 // newEventSpan starts a zero-duration span for ev with the attributes every
 // event span carries.
@@ -132,6 +154,7 @@ func (b *Builder) newEventSpan(ev *wire.Event, name string, id pcommon.SpanID) p
 	// The envelope's and a typical payload's attributes, without regrowing.
 	attrs.EnsureCapacity(eventSpanAttributes)
 	b.attrs.putStr(attrs, conventions.AttrTraceID, b.run.ID)
+	b.attrs.putStr(attrs, conventions.AttrGenAIConversationID, b.run.ID)
 	attrs.PutStr(conventions.AttrEventType, ev.Type)
 	attrs.PutInt(conventions.AttrEventSeq, ev.Seq)
 	b.attrs.putStr(attrs, conventions.AttrEventKey, ev.IdempotencyKey)
@@ -183,6 +206,12 @@ func (b *Builder) AddRoot(sum *Summary, createdAt time.Time, finalizedBy string)
 	}
 	attrs.PutInt(conventions.AttrEventCount, sum.Events)
 	attrs.PutInt(conventions.AttrLLMCallCount, sum.LLMCalls)
+	if sum.PricedLLMCalls > 0 {
+		attrs.PutDouble(conventions.AttrCostUSD, sum.CostUSD)
+	}
+	if sum.UnpricedLLMCalls > 0 {
+		attrs.PutInt(conventions.AttrLLMUnpricedCount, sum.UnpricedLLMCalls)
+	}
 	attrs.PutInt(conventions.AttrToolCallCount, sum.ToolCalls)
 	attrs.PutInt(conventions.AttrErrorCount, sum.Errors)
 	attrs.PutInt(conventions.AttrGenAIInputTokens, sum.InputTokens)

@@ -106,9 +106,9 @@ func (b *Builder) addLLMCall(ev *wire.Event, p *wire.LLMCall, id pcommon.SpanID)
 	attrs := span.Attributes()
 	attrs.PutStr(conventions.AttrGenAIOperationName, conventions.OperationChat)
 	b.attrs.putStr(attrs, conventions.AttrGenAIRequestModel, p.Model)
-	provider := b.attrs.cfg.Provider
+	provider, model := b.attrs.cfg.Provider, p.Model
 	if provider == "" {
-		provider = ProviderFromModel(p.Model)
+		provider, model = splitProvider(p.Model)
 	}
 	b.attrs.putStr(attrs, conventions.AttrGenAIProviderName, provider)
 	if p.InputTokens != nil {
@@ -117,11 +117,45 @@ func (b *Builder) addLLMCall(ev *wire.Event, p *wire.LLMCall, id pcommon.SpanID)
 	if p.OutputTokens != nil {
 		attrs.PutInt(conventions.AttrGenAIOutputTokens, *p.OutputTokens)
 	}
+	if usd, ok := b.price(provider, model, p, ev.Timestamp); ok {
+		attrs.PutDouble(conventions.AttrCostUSD, usd)
+	}
 	if p.LatencyMS != nil {
 		attrs.PutDouble(conventions.AttrLLMLatencyMS, *p.LatencyMS)
 	}
 	b.attrs.putStr(attrs, conventions.AttrGenAIPromptName, p.PromptRef)
 	b.attrs.putStr(attrs, conventions.AttrLLMMessagesRef, p.MessagesRef)
+}
+
+// price looks up the cost of an LLM call at its time and adds it to the
+// builder's totals. A call that reports no tokens has no price: its cost is
+// unknown, not zero.
+func (b *Builder) price(provider, model string, p *wire.LLMCall, at time.Time) (float64, bool) {
+	table := b.attrs.cfg.Prices
+	if table == nil {
+		return 0, false
+	}
+	var usd float64
+	ok := p.InputTokens != nil || p.OutputTokens != nil
+	if ok {
+		usd, ok = table.Cost(provider, model, valueOr0(p.InputTokens), valueOr0(p.OutputTokens), at)
+	}
+	for _, c := range []*callCosts{&b.costs, &b.untallied} {
+		if ok {
+			c.usd += usd
+			c.priced++
+		} else {
+			c.unpriced++
+		}
+	}
+	return usd, ok
+}
+
+func valueOr0(n *int64) int64 {
+	if n == nil {
+		return 0
+	}
+	return *n
 }
 
 func (b *Builder) addDOMSnapshot(ev *wire.Event, p *wire.DOMSnapshot, id pcommon.SpanID) {
@@ -201,16 +235,23 @@ func AddGoalEvaluation(span ptrace.Span, passed bool, explanation string) {
 	e.SetTimestamp(span.EndTimestamp())
 	ea := e.Attributes()
 	ea.PutStr(conventions.AttrGenAIEvaluationName, conventions.EvaluationNameGoalCheck)
+	ea.PutStr(conventions.AttrGenAIEvaluationLabel, evaluationLabel(passed))
 	if passed {
-		ea.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelPass)
 		ea.PutDouble(conventions.AttrGenAIEvaluationScore, 1)
 		return
 	}
-	ea.PutStr(conventions.AttrGenAIEvaluationLabel, conventions.EvaluationLabelFail)
 	ea.PutDouble(conventions.AttrGenAIEvaluationScore, 0)
 	if explanation != "" {
 		ea.PutStr(conventions.AttrGenAIEvaluationExplain, explanation)
 	}
+}
+
+// evaluationLabel is the gen_ai.evaluation.score.label of a yes/no verdict.
+func evaluationLabel(passed bool) string {
+	if passed {
+		return conventions.EvaluationLabelPass
+	}
+	return conventions.EvaluationLabelFail
 }
 
 func (b *Builder) addScore(ev *wire.Event, p *wire.Score, id pcommon.SpanID) {
@@ -231,6 +272,9 @@ func (b *Builder) addScore(ev *wire.Event, p *wire.Score, id pcommon.SpanID) {
 	ea := e.Attributes()
 	b.attrs.putStr(ea, conventions.AttrGenAIEvaluationName, p.Name)
 	ea.PutDouble(conventions.AttrGenAIEvaluationScore, value)
+	if passed, isBool := p.Bool(); isBool {
+		ea.PutStr(conventions.AttrGenAIEvaluationLabel, evaluationLabel(passed))
+	}
 	b.attrs.putStr(ea, conventions.AttrGenAIEvaluationExplain, p.Comment)
 }
 
@@ -280,6 +324,7 @@ func (b *Builder) AddToolSpan(call, result *wire.Event) {
 	attrs := span.Attributes()
 	attrs.PutStr(conventions.AttrGenAIOperationName, conventions.OperationExecuteTool)
 	b.attrs.putStr(attrs, conventions.AttrGenAIToolName, toolName)
+	b.attrs.putStr(attrs, conventions.AttrGenAIAgentName, b.run.Agent)
 	if callP != nil {
 		attrs.PutStr(conventions.AttrGenAIToolType, conventions.ToolTypeFunction)
 		b.attrs.putStr(attrs, conventions.AttrGenAIToolCallID, callP.CallID)
@@ -385,6 +430,7 @@ func (b *Builder) AddArtifact(a *Artifact) {
 	span.SetEndTimestamp(ts)
 	attrs := span.Attributes()
 	b.attrs.putStr(attrs, conventions.AttrTraceID, b.run.ID)
+	b.attrs.putStr(attrs, conventions.AttrGenAIConversationID, b.run.ID)
 	b.attrs.putStr(attrs, conventions.AttrArtifactID, a.ID)
 	b.attrs.putStr(attrs, conventions.AttrArtifactType, a.Type)
 	b.attrs.putStr(attrs, conventions.AttrArtifactName, a.Filename)

@@ -5,6 +5,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
@@ -35,6 +38,10 @@ func FuzzMapEvent(f *testing.F) {
 			f.Add([]byte(e), uint8(16))
 		}
 	}
+	prices, err := pricing.Load(nil)
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte, limit uint8) {
 		ev, err := wire.DecodeEvent(raw, "run")
 		if err != nil {
@@ -42,7 +49,7 @@ func FuzzMapEvent(f *testing.F) {
 		}
 		// The limit applies to client strings; our fixed names (event types,
 		// operation names) are shorter than 32 bytes.
-		cfg := Config{CaptureContent: true, MaxAttributeLength: int(limit) + 32, MaxArrayLength: 4}
+		cfg := Config{CaptureContent: true, MaxAttributeLength: int(limit) + 32, MaxArrayLength: 4, Prices: prices}
 		run := Run{Project: "p", ID: "run", Agent: "a", Metadata: ev.Metadata}
 		b := NewBuilder(&cfg, &run)
 		pending := NewPending()
@@ -104,6 +111,10 @@ func checkAttributes(t *testing.T, cfg *Config, attrs pcommon.Map) {
 			}
 		case pcommon.ValueTypeMap:
 			t.Fatalf("%s: nested maps are flattened or rendered as JSON", k)
+		case pcommon.ValueTypeDouble:
+			if d := v.Double(); k == conventions.AttrCostUSD && (d < 0 || math.IsInf(d, 0) || math.IsNaN(d)) {
+				t.Fatalf("%s = %v", k, d)
+			}
 		}
 		return true
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 )
 
@@ -49,18 +50,46 @@ type goldenCase struct {
 		MaxAttributeLength int    `json:"max_attribute_length"`
 		MaxArrayLength     int    `json:"max_array_length"`
 		Provider           string `json:"provider"`
+		// NoPrices maps without a price table.
+		NoPrices bool `json:"no_prices"`
+		// PriceOverrides replace the table's prices of some models.
+		PriceOverrides []struct {
+			Provider string  `json:"provider"`
+			Model    string  `json:"model"`
+			Input    float64 `json:"input_usd_per_mtok"`
+			Output   float64 `json:"output_usd_per_mtok"`
+		} `json:"price_overrides"`
 	} `json:"config"`
 }
 
-var defaultGoldenConfig = Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128}
+// goldenConfig is the configuration a case maps with: content on, the
+// receiver's default limits and the embedded price table, unless the case
+// says otherwise.
+func goldenConfig(t *testing.T, c *goldenCase) Config {
+	cfg := Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128}
+	var overrides []pricing.Override
+	if c.Config != nil {
+		cfg = Config{
+			CaptureContent: c.Config.CaptureContent, MaxAttributeLength: c.Config.MaxAttributeLength,
+			MaxArrayLength: c.Config.MaxArrayLength, Provider: c.Config.Provider,
+		}
+		for _, o := range c.Config.PriceOverrides {
+			overrides = append(overrides, pricing.Override{Provider: o.Provider, Model: o.Model, InputUSDPerMTok: o.Input, OutputUSDPerMTok: o.Output})
+		}
+		if c.Config.NoPrices {
+			return cfg
+		}
+	}
+	var err error
+	cfg.Prices, err = pricing.Load(overrides)
+	require.NoError(t, err)
+	return cfg
+}
 
 // buildRun maps a whole run the way the receiver does: every event in
 // arrival order, pairs through pending halves, then the root.
 func buildRun(t *testing.T, c *goldenCase) ptrace.Traces {
-	cfg := defaultGoldenConfig
-	if c.Config != nil {
-		cfg = Config(*c.Config)
-	}
+	cfg := goldenConfig(t, c)
 	run := Run{
 		Project: c.Run.Project, Workspace: c.Run.Workspace, ID: c.Run.ID, Agent: c.Run.Agent,
 		UserGoal: c.Run.UserGoal, Environment: c.Run.Environment, Source: c.Run.Source,

@@ -52,17 +52,27 @@ var providerAliases = map[string]string{
 // ProviderFromModel infers gen_ai.provider.name from a model name such as
 // "gpt-5", "claude-sonnet-4" or "openai/gpt-4o"; "" when it cannot tell.
 func ProviderFromModel(model string) string {
-	m := strings.ToLower(strings.TrimSpace(model))
-	if i := strings.IndexAny(m, "/:"); i > 0 {
-		if p, ok := providerAliases[m[:i]]; ok {
-			return p
+	provider, _ := splitProvider(model)
+	return provider
+}
+
+// splitProvider infers the provider of a model name and returns the name
+// without the provider prefix that named it ("openai/gpt-4o": "openai",
+// "gpt-4o"), the name a price table knows.
+func splitProvider(model string) (provider, name string) {
+	name = strings.TrimSpace(model)
+	rest := name
+	if i := strings.IndexAny(name, "/:"); i > 0 {
+		if p, ok := providerAliases[strings.ToLower(name[:i])]; ok {
+			return p, name[i+1:]
 		}
-		m = m[i+1:]
+		rest = name[i+1:]
 	}
+	rest = strings.ToLower(rest)
 	for _, mp := range modelPrefixes {
-		if strings.HasPrefix(m, mp.prefix) {
-			return mp.provider
+		if strings.HasPrefix(rest, mp.prefix) {
+			return mp.provider, model
 		}
 	}
-	return ""
+	return "", model
 }

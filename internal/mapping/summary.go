@@ -23,6 +23,11 @@ type Summary struct {
 	Errors       int64 `json:"errors"`
 	InputTokens  int64 `json:"input_tokens"`
 	OutputTokens int64 `json:"output_tokens"`
+	// CostUSD is the price of the PricedLLMCalls; UnpricedLLMCalls had none
+	// in the price table or reported no tokens. Both stay 0 without a table.
+	CostUSD          float64 `json:"cost_usd,omitempty"`
+	PricedLLMCalls   int64   `json:"priced_llm_calls,omitempty"`
+	UnpricedLLMCalls int64   `json:"unpriced_llm_calls,omitempty"`
 	// Goal is the goal_check with the highest seq, nil when there was none.
 	Goal          *wire.GoalCheck `json:"goal,omitempty"`
 	GoalSeq       int64           `json:"goal_seq"`
@@ -68,8 +73,14 @@ func (s *Summary) Count(ev *wire.Event) {
 	}
 }
 
-// Widen stretches the run's time range over the spans built so far.
+// Widen takes in what b built since the last call: the run's time range
+// stretches over its spans, and the costs of its LLM calls add to the
+// run's. Calling it again with the same builder adds nothing twice.
 func (s *Summary) Widen(b *Builder) {
+	s.CostUSD += b.untallied.usd
+	s.PricedLLMCalls += b.untallied.priced
+	s.UnpricedLLMCalls += b.untallied.unpriced
+	b.untallied = callCosts{}
 	for i := 0; i < b.spans.Len(); i++ {
 		span := b.spans.At(i)
 		if start := span.StartTimestamp().AsTime(); s.Start.IsZero() || start.Before(s.Start) {

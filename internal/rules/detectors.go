@@ -228,8 +228,20 @@ func falseSuccessClaim(t *trajectory, prior []Finding, sev Severity) []Finding {
 	return []Finding{detection(RuleFalseSuccessClaim, sev, conf, claim, evidence, "the agent claimed success but the goal was not met")}
 }
 
-// RootCause is the reference's one-sentence root cause of a run's
-// detections; "" when none fired.
+// rootCausePhrases are, per detection label, what the primary detection's
+// step contradicted and the safeguard whose absence let it through, in the
+// reference's words.
+var rootCausePhrases = map[string]struct{ constraint, safeguard string }{
+	RuleBrowserGoalMismatch: {"the requested booking constraints", "no final browser-state verification before claiming success"},
+	RuleIgnoredUIWarning:    {"a surfaced UI warning", "no check that surfaced warnings were resolved before proceeding"},
+	RuleFalseSuccessClaim:   {"the actual final browser state", "no final browser-state verification before claiming success"},
+	RuleForbiddenAction:     {"the goal's stop-boundary", "no stop-boundary guard before the committing action"},
+}
+
+// RootCause is the reference's templated root-cause sentence, built from
+// the primary detection (highest confidence, the first in detection order
+// on ties): "<step> contradicted <constraint>[ for goal "<goal>"]; root
+// cause: <safeguard>." It is "" when nothing was detected.
 func RootCause(findings []Finding, userGoal string) string {
 	var primary *Finding
 	for _, label := range Detectors {
@@ -242,21 +254,19 @@ func RootCause(findings []Finding, userGoal string) string {
 	if primary == nil {
 		return ""
 	}
-	step := "the failing action"
+	step := "the failing browser action"
 	if primary.CriticalSeq >= 0 {
-		step = fmt.Sprintf("the action at step %d", primary.CriticalSeq)
+		step = fmt.Sprintf("the browser action at step %d", primary.CriticalSeq)
 	}
-	phrases := map[string][2]string{ // what was contradicted, what safeguard was missing
-		RuleBrowserGoalMismatch: {"the user's stated goal", "no final outcome verification before claiming success"},
-		RuleIgnoredUIWarning:    {"a surfaced UI warning", "no check that surfaced warnings were resolved before proceeding"},
-		RuleForbiddenAction:     {"the goal's stop-boundary", "no stop-boundary guard before the committing action"},
-		RuleFalseSuccessClaim:   {"the actual final outcome", "no final outcome verification before claiming success"},
-	}[primary.RuleID]
-	goalClause := ""
+	phrases, ok := rootCausePhrases[primary.RuleID]
+	if !ok {
+		phrases.constraint, phrases.safeguard = "the user goal", "no verification before completion"
+	}
+	goal := ""
 	if g := strings.TrimSpace(userGoal); g != "" {
-		goalClause = fmt.Sprintf(" for goal %q", g)
+		goal = ` for goal "` + g + `"`
 	}
-	return fmt.Sprintf("%s contradicted %s%s; root cause: %s.", step, phrases[0], goalClause, phrases[1])
+	return step + " contradicted " + phrases.constraint + goal + "; root cause: " + phrases.safeguard + "."
 }
 
 // criticalStep is the first browser action up to observed that touches one

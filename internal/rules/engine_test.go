@@ -277,9 +277,33 @@ func TestRootCause(t *testing.T) {
 		{RuleID: RuleIgnoredUIWarning, Confidence: 0.6, CriticalSeq: 3, Detection: true},
 		{RuleID: RuleBrowserGoalMismatch, Confidence: 0.9, CriticalSeq: 1, Detection: true},
 	}
-	assert.Equal(t, `the action at step 1 contradicted the user's stated goal for goal "Book Tuesday"; root cause: no final outcome verification before claiming success.`,
+	assert.Equal(t, `the browser action at step 1 contradicted the requested booking constraints for goal "Book Tuesday"; root cause: no final browser-state verification before claiming success.`,
 		RootCause(findings, " Book Tuesday "))
 	assert.Empty(t, RootCause(nil, "x"))
+
+	cases := []struct {
+		name     string
+		findings []Finding
+		goal     string
+		want     string
+	}{
+		{"warning, no goal", []Finding{{RuleID: RuleIgnoredUIWarning, Confidence: 0.9, CriticalSeq: 4, Detection: true}}, "",
+			"the browser action at step 4 contradicted a surfaced UI warning; root cause: no check that surfaced warnings were resolved before proceeding."},
+		{"forbidden action without a step", []Finding{{RuleID: RuleForbiddenAction, Confidence: 0.6, CriticalSeq: -1, Detection: true}}, "Pay, but stop at review",
+			`the failing browser action contradicted the goal's stop-boundary for goal "Pay, but stop at review"; root cause: no stop-boundary guard before the committing action.`},
+		{"false claim outranks", []Finding{
+			{RuleID: RuleBrowserGoalMismatch, Confidence: 0.9, CriticalSeq: 2, Detection: true},
+			{RuleID: RuleFalseSuccessClaim, Confidence: 0.95, CriticalSeq: 6, Detection: true},
+		}, `Say "done"`, `the browser action at step 6 contradicted the actual final browser state for goal "Say "done""; root cause: no final browser-state verification before claiming success.`},
+		{"ties go to detection order", []Finding{
+			{RuleID: RuleForbiddenAction, Confidence: 0.9, CriticalSeq: 5, Detection: true},
+			{RuleID: RuleIgnoredUIWarning, Confidence: 0.9, CriticalSeq: 7, Detection: true},
+		}, "", "the browser action at step 7 contradicted a surfaced UI warning; root cause: no check that surfaced warnings were resolved before proceeding."},
+		{"rule findings are not detections", []Finding{{RuleID: "loop", Confidence: 1, CriticalSeq: 1}}, "g", ""},
+	}
+	for _, c := range cases {
+		assert.Equal(t, c.want, RootCause(c.findings, c.goal), c.name)
+	}
 }
 
 func TestTokenize(t *testing.T) {

@@ -42,7 +42,9 @@ const (
 	MaxTypeLength           = 64
 )
 
-// ReasonUnknownType is the contract's reason for an event of no known type.
+// ReasonUnknownType is the contract's reason for an event of no known type:
+// a bare event's 422 detail as it stands; in a batch, followed by the type
+// as Python writes it (unknown event type: 'not_real').
 const ReasonUnknownType = "unknown event type"
 
 // Event is one validated Promptetheus event.
@@ -62,8 +64,12 @@ type Event struct {
 }
 
 // InvalidEventError says why an event was refused; its message is the
-// contract's "reason" (batch) or "detail" (bare event).
-type InvalidEventError struct{ Reason string }
+// contract's "reason" (batch) or "detail" (bare event, see EventBody.Decode).
+type InvalidEventError struct {
+	Reason string
+	// bare is the reference's wording for a bare event, where it differs.
+	bare string
+}
 
 func (e *InvalidEventError) Error() string { return e.Reason }
 
@@ -113,7 +119,9 @@ func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 }
 
 // DecodeValidJSON is DecodeEvent for raw already known to be valid JSON,
-// such as an event kept from a request that was checked then.
+// such as an event kept from a request that was checked then. It skips that
+// check, not safety: on any other input it answers an error or an event
+// read from what it could parse, and never panics.
 func DecodeValidJSON(raw json.RawMessage, runID string) (Event, error) {
 	return decodeValidEvent(bytes.TrimSpace(raw), runID)
 }
@@ -143,7 +151,7 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	}
 	decode, known := payloadDecoders[string(typ)]
 	if !known {
-		return Event{}, invalid(ReasonUnknownType)
+		return Event{}, &InvalidEventError{Reason: ReasonUnknownType + ": " + pythonRepr(string(typ)), bare: ReasonUnknownType}
 	}
 	ev.Type = eventTypes[string(typ)]
 	if _, err = nonEmptyBytes("session_id", env.SessionID, MaxRunIDLength); err != nil {
@@ -228,7 +236,7 @@ func DecodeString(raw json.RawMessage) (s string, ok bool) {
 // decoder (the envelope decode already checked the syntax).
 func stringBytes(raw json.RawMessage) ([]byte, bool) {
 	raw = bytes.TrimSpace(raw)
-	if len(raw) < 2 || raw[0] != '"' {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, false
 	}
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {

@@ -86,7 +86,9 @@ func TestDecodeEventRejections(t *testing.T) {
 	}{
 		{"not an object", json.RawMessage(`[1]`), "event must be a mapping"},
 		{"null", json.RawMessage(`null`), "event must be a mapping"},
-		{"unknown type", envelopeJSON("not_a_real_type", `{}`), "unknown event type"},
+		{"unknown type", envelopeJSON("not_a_real_type", `{}`), "unknown event type: 'not_a_real_type'"},
+		{"unknown type with a quote", envelopeJSON(`it's`, `{}`), `unknown event type: "it's"`},
+		{"unknown type with escapes", envelopeJSON(`a\\b\n\u0007`, `{}`), `unknown event type: 'a\\b\n\x07'`},
 		{"missing fields", envelopeJSON("x", `{}`, "type", "", "seq", "", "payload", ""), "event missing required envelope field(s): type, seq, payload"},
 		{"type not a string", envelopeJSON("x", `{}`, "type", `5`), "event.type must be a string"},
 		{"session_id null", envelopeJSON(TypeUserMessage, `{}`, "session_id", `null`), "event.session_id must be a string"},
@@ -130,6 +132,83 @@ func TestDecodeEventRejections(t *testing.T) {
 			assert.Equal(t, c.reason, invalidErr.Reason)
 		})
 	}
+}
+
+// TestUnknownTypeBareAndBatch: the reference names the unknown type in a
+// batch's rejected list and not in a bare event's 422 detail.
+func TestUnknownTypeBareAndBatch(t *testing.T) {
+	event := string(envelopeJSON("not_real", `{}`))
+	batch, err := DecodeEventBody([]byte(`{"events":[` + event + `]}`))
+	require.NoError(t, err)
+	_, err = batch.Decode(0, "r")
+	assert.EqualError(t, err, "unknown event type: 'not_real'")
+
+	bare, err := DecodeEventBody([]byte(event))
+	require.NoError(t, err)
+	require.True(t, bare.Bare)
+	_, err = bare.Decode(0, "r")
+	var invalidErr *InvalidEventError
+	require.ErrorAs(t, err, &invalidErr)
+	assert.Equal(t, ReasonUnknownType, invalidErr.Reason)
+
+	// Other reasons read the same either way.
+	bare, err = DecodeEventBody(envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`))
+	require.NoError(t, err)
+	_, err = bare.Decode(0, "r")
+	assert.EqualError(t, err, "event.seq must be >= 0")
+	_, err = bare.Decode(1, "r")
+	assert.Error(t, err, "an index past the body is an error, not a panic")
+}
+
+func TestPythonRepr(t *testing.T) {
+	// Expected values are Python 3's repr() of the same strings.
+	for in, want := range map[string]string{
+		"not_real":                    `'not_real'`,
+		"it's":                        `"it's"`,
+		`say "hi"`:                    `'say "hi"'`,
+		`both ' and "`:                `'both \' and "'`,
+		`back\slash`:                  `'back\\slash'`,
+		"tab\there\nnl\rcr":           `'tab\there\nnl\rcr'`,
+		"bell\x07":                    `'bell\x07'`,
+		"\x7f":                        `'\x7f'`,
+		"é日本":                         `'é日本'`,
+		"nbsp\u00a0":                  `'nbsp\xa0'`,
+		"zw\u200b":                    `'zw\u200b'`,
+		"ls\u2028":                    `'ls\u2028'`,
+		"\U0001F600":                  `'😀'`,
+		"priv\ue000":                  `'priv\ue000'`,
+		"astral-unassigned\U000E0001": `'astral-unassigned\U000e0001'`,
+		" lead space":                 `' lead space'`,
+		"":                            `''`,
+	} {
+		assert.Equal(t, want, pythonRepr(in), "%q", in)
+	}
+}
+
+// TestDecodersDoNotPanicOnInvalidJSON: DecodeValidJSON trusts its caller to
+// have checked the JSON, but a broken promise is an error, never a panic.
+func TestDecodersDoNotPanicOnInvalidJSON(t *testing.T) {
+	inputs := []string{
+		`{"a`, `{"a"`, `{"a":`, `{"a":}`, `{"a" 1}`, `{"type":"user_message","payload":{"content`,
+		`{"type":"llm_call","payload":{"model":"m","input_tokens":`, `{"payload":[`, `{"payload":{"x":[}`, `{`, `{"`, `"`,
+		`{"type":"goal_check","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1,"idempotency_key":"k","payload":{"mismatches":[}}`,
+		`{"type":"dom_snapshot","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1,"idempotency_key":"k","payload":{"selected_values":{"a`,
+		`{"type":"replay_artifact","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1,"idempotency_key":"k","payload":{"event_time_map":{"1":}}}`,
+		`{"type":"user_message","session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1,"idempotency_key":"k","payload":{"metadata":{"status`,
+	}
+	for _, in := range inputs {
+		assert.NotPanics(t, func() {
+			ev, err := DecodeValidJSON(json.RawMessage(in), "r")
+			if err == nil {
+				if m, ok := ev.Payload.(*Message); ok {
+					m.Status()
+				}
+			}
+		}, in)
+		assert.NotPanics(t, func() { (&Message{Metadata: json.RawMessage(in)}).Status() }, in)
+	}
+	_, err := DecodeValidJSON(json.RawMessage(`{"a`), "r")
+	assert.Error(t, err)
 }
 
 func TestParseTimestamp(t *testing.T) {

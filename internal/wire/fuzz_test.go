@@ -58,8 +58,50 @@ func FuzzDecodeEvent(f *testing.F) {
 	})
 }
 
+// FuzzDecodeValidJSON: the decoder that trusts its caller to have checked
+// the JSON, and the payload accessors, on any bytes at all: an event or an
+// InvalidEventError, never a panic; on valid JSON the same answer as
+// DecodeEvent.
+func FuzzDecodeValidJSON(f *testing.F) {
+	seedEvents(f)
+	f.Add([]byte(`{"a`))
+	f.Add([]byte(`{"type":"user_message","payload":{"metadata":{"status`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		ev, err := DecodeValidJSON(raw, "run")
+		if err != nil {
+			var invalidErr *InvalidEventError
+			if !errors.As(err, &invalidErr) || invalidErr.Reason == "" {
+				t.Fatalf("error without a reason: %v", err)
+			}
+		}
+		switch p := ev.Payload.(type) {
+		case *Message:
+			p.Status()
+		case *Score:
+			p.NumericValue()
+		case *ToolResult:
+			p.Failed()
+		}
+		(&Message{Metadata: raw}).Status()
+		(&Score{Value: raw}).NumericValue()
+		(&ToolResult{Error: raw}).Failed()
+		DecodeString(raw)
+		if !json.Valid(raw) {
+			return
+		}
+		want, wantErr := DecodeEvent(raw, "run")
+		if (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
+			t.Fatalf("DecodeValidJSON: %v, DecodeEvent: %v", err, wantErr)
+		}
+		if err == nil && (ev.Type != want.Type || ev.Seq != want.Seq || ev.IdempotencyKey != want.IdempotencyKey) {
+			t.Fatalf("DecodeValidJSON %+v, DecodeEvent %+v", ev, want)
+		}
+	})
+}
+
 // FuzzDecodeEventBody: a body is refused with a known error or split into
-// raw events, never a panic.
+// raw events, each of which decodes or is refused with a reason; never a
+// panic.
 func FuzzDecodeEventBody(f *testing.F) {
 	f.Add([]byte(`{"events":[{"type":"user_message"}]}`))
 	f.Add([]byte(`{"events":null}`))
@@ -73,6 +115,13 @@ func FuzzDecodeEventBody(f *testing.F) {
 		if err == nil && b.Bare && len(b.Events) != 1 {
 			t.Fatalf("a bare body holds one event, got %d", len(b.Events))
 		}
+		for i := -1; i <= len(b.Events); i++ {
+			_, err := b.Decode(i, "run")
+			var invalidErr *InvalidEventError
+			if err != nil && (!errors.As(err, &invalidErr) || invalidErr.Reason == "") {
+				t.Fatalf("event %d: error without a reason: %v", i, err)
+			}
+		}
 	})
 }
 
@@ -82,6 +131,10 @@ func FuzzDecodeCreateRun(f *testing.F) {
 	f.Add([]byte(`{"id":"trace_1","user_goal":"g","agent":"a","tags":["x"],"metadata":{"k":1}}`))
 	f.Add([]byte(`{"id":"../x"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
+		ParseTimestamp(string(body))
+		if ValidateRunID(string(body)) == nil && (len(body) == 0 || len(body) > MaxRunIDLength) {
+			t.Fatalf("accepted run id of %d bytes", len(body))
+		}
 		c, err := DecodeCreateRun(body)
 		if err != nil || c.ID == "" {
 			return

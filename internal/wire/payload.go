@@ -149,6 +149,17 @@ func (s *Score) NumericValue() (float64, bool) {
 	return parseNumber(bytes.TrimSpace(s.Value))
 }
 
+// Bool returns a score given as a boolean; ok is false for a number.
+func (s *Score) Bool() (value, ok bool) {
+	switch string(bytes.TrimSpace(s.Value)) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	}
+	return false, false
+}
+
 // Error is the payload of error.
 type Error struct {
 	Message   string `json:"message"`

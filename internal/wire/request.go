@@ -26,9 +26,18 @@ type EventBody struct {
 }
 
 // Decode validates event i of the body; the body's JSON syntax was checked
-// once, as a whole, when it was split.
+// once, as a whole, when it was split. A bare event is refused in the
+// reference's words for a bare event.
 func (b EventBody) Decode(i int, runID string) (Event, error) {
-	return DecodeValidJSON(b.Events[i], runID)
+	if i < 0 || i >= len(b.Events) {
+		return Event{}, invalid("no event %d in a body of %d", i, len(b.Events))
+	}
+	ev, err := DecodeValidJSON(b.Events[i], runID)
+	var invalidErr *InvalidEventError
+	if b.Bare && errors.As(err, &invalidErr) && invalidErr.bare != "" {
+		return Event{}, &InvalidEventError{Reason: invalidErr.bare}
+	}
+	return ev, err
 }
 
 // DecodeEventBody splits an events body into raw events without validating

@@ -81,18 +81,31 @@ func skipSpace(b []byte, i int) int {
 // the valid JSON object b, in order. Keys are sub-slices of b unless they
 // hold escapes or invalid UTF-8, which are decoded as encoding/json does
 // (U+FFFD for bad bytes), so no key reaches an attribute name unchecked.
+// On input that is not valid JSON it stops at the first field it cannot
+// read, without reading past b.
 func eachField(b []byte, f func(key, value []byte)) {
+	if len(b) == 0 {
+		return
+	}
 	i := skipSpace(b, 1)
 	for i < len(b) && b[i] == '"' {
 		n := skipString(b[i:])
+		if n < 2 || b[i+n-1] != '"' {
+			return // an unterminated key
+		}
 		key := b[i+1 : i+n-1]
 		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
 			s, _ := DecodeString(b[i : i+n])
 			key = []byte(s)
 		}
-		i = skipSpace(b, i+n) + 1 // the colon
-		i = skipSpace(b, i)
+		if i = skipSpace(b, i+n); i >= len(b) || b[i] != ':' {
+			return
+		}
+		i = skipSpace(b, i+1)
 		v := skipValue(b[i:])
+		if v == 0 {
+			return
+		}
 		f(key, b[i:i+v])
 		i = skipSpace(b, i+v)
 		if i < len(b) && b[i] == ',' {
@@ -101,12 +114,19 @@ func eachField(b []byte, f func(key, value []byte)) {
 	}
 }
 
-// elements returns the elements of the valid JSON array b.
+// elements returns the elements of the valid JSON array b. On input that
+// is not valid JSON it stops at the first element it cannot read.
 func elements(b []byte) []json.RawMessage {
 	var out []json.RawMessage
+	if len(b) == 0 {
+		return nil
+	}
 	i := skipSpace(b, 1)
 	for i < len(b) && b[i] != ']' {
 		n := skipValue(b[i:])
+		if n == 0 {
+			return out
+		}
 		out = append(out, b[i:i+n])
 		i = skipSpace(b, i+n)
 		if i < len(b) && b[i] == ',' {

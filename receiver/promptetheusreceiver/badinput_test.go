@@ -66,7 +66,7 @@ func TestBadEventsKeepTheirSiblings(t *testing.T) {
 		{"NUL in key", badEvent(1, "user_message", `{}`, "idempotency_key", `"k\u0000"`), "event.idempotency_key contains invalid characters"},
 		{"invalid UTF-8 in key", badEvent(1, "user_message", `{}`, "idempotency_key", "\"k\xff\""), "event.idempotency_key contains invalid characters"},
 		{"NUL in span id", badEvent(1, "state_change", `{"name":"span_start"}`, "span_id", `"s\u0000"`), "event.span_id contains invalid characters"},
-		{"unknown type", badEvent(1, "nope", `{}`), "unknown event type"},
+		{"unknown type", badEvent(1, "nope", `{}`), "unknown event type: 'nope'"},
 		{"raw prompt", badEvent(1, "llm_call", `{"model":"m","prompt":"all my secrets"}`), "llm_call payload must use prompt_ref/messages_ref, not raw prompt"},
 		{"huge string", badEvent(1, "user_message", `{"content":"`+huge+`"}`), ""},
 		{"huge array", badEvent(1, "goal_check", `{"passed":false,"mismatches":`+many+`}`), ""},

@@ -181,7 +181,7 @@ func TestEventsBatchAccountsForEveryEvent(t *testing.T) {
 	rejected := got["rejected"].([]any)
 	assert.EqualValues(t, 2, got["accepted"])
 	require.Len(t, rejected, 3)
-	assert.Equal(t, map[string]any{"index": 1.0, "idempotency_key": "k1", "reason": "unknown event type"}, rejected[0])
+	assert.Equal(t, map[string]any{"index": 1.0, "idempotency_key": "k1", "reason": "unknown event type: 'not_a_real_type'"}, rejected[0])
 	assert.Equal(t, 2.0, rejected[1].(map[string]any)["index"])
 	assert.Equal(t, map[string]any{"index": 3.0, "reason": "event must be a mapping"}, rejected[2], "no key, no idempotency_key field")
 	assert.Len(t, testutil.SpansOf(s.sink), 2)

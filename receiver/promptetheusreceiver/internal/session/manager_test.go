@@ -137,7 +137,7 @@ func TestAppendRejectsSeqConflictKeepingSiblings(t *testing.T) {
 	assert.Equal(t, 1, res.Accepted)
 	require.Len(t, res.Rejected, 3)
 	assert.Equal(t, Rejection{Index: 0, IdempotencyKey: "r1:other:0", Reason: "seq 0 already recorded with a different idempotency_key", Kind: RejectSeqConflict}, res.Rejected[0])
-	assert.Equal(t, Rejection{Index: 1, IdempotencyKey: "r1:n:1", Reason: "unknown event type", Kind: RejectInvalid}, res.Rejected[1])
+	assert.Equal(t, Rejection{Index: 1, IdempotencyKey: "r1:n:1", Reason: "unknown event type: 'not_a_type'", Kind: RejectInvalid}, res.Rejected[1])
 	assert.Equal(t, RejectSeqConflict, res.Rejected[2].Kind)
 	assert.Equal(t, 3, res.Rejected[2].Index)
 	assert.Equal(t, []string{"user_message", "agent_message"}, spanNames(sink))
