@@ -55,7 +55,8 @@ type tempoExporter struct {
 	stopSweep chan struct{}
 	sweepDone sync.WaitGroup
 
-	warnNoTenant sync.Once
+	warnNoTenant  sync.Once
+	warnQueueSize sync.Once
 }
 
 func newExporter(cfg *Config, set exporter.Settings, factory exporter.Factory) (*tempoExporter, error) {
@@ -252,7 +253,7 @@ func merge(parts []tenantPart) ptrace.Traces {
 	return td
 }
 
-var errTenantLimit = errors.New("refused: tenant.max_tenants tenants are active; retry once an idle tenant is shut down")
+var errTenantLimit = errors.New("refused: tenant.max_tenants reached")
 
 // acquire returns the running exporter of a tenant, creating it if need be,
 // marked in use until release.
@@ -265,9 +266,9 @@ func (e *tempoExporter) acquire(id string) (*tenant, error) {
 		}
 		t, ok := e.tenants[id]
 		if !ok {
-			if len(e.tenants) >= e.cfg.Tenant.MaxTenants {
+			if n := len(e.tenants); n >= e.cfg.Tenant.MaxTenants {
 				e.mu.Unlock()
-				return nil, errTenantLimit
+				return nil, fmt.Errorf("%w: %d tenants are active; retry once an idle one is shut down", errTenantLimit, n)
 			}
 			t = newTenant(id)
 			e.tenants[id] = t
@@ -388,7 +389,13 @@ func (e *tempoExporter) shutdownIdle(now time.Time) {
 	for _, t := range tenants {
 		// Not under e.mu: reading a persistent queue's size waits for its
 		// storage writes.
-		if !t.retireIfIdle(ctx, now, e.cfg.Tenant.IdleTimeout, e.queueEnabled()) {
+		retire, sizeUnknown := t.retireIfIdle(ctx, now, e.cfg.Tenant.IdleTimeout, e.queueEnabled())
+		if sizeUnknown {
+			e.warnQueueSize.Do(func() {
+				e.set.Logger.Warn("Cannot read the sending queue size of tenant exporters; idle tenants are kept running", zap.String("metric", queueSizeMetric))
+			})
+		}
+		if !retire {
 			continue
 		}
 		if err := t.exp.Shutdown(ctx); err != nil {

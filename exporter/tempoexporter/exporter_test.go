@@ -18,9 +18,14 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel/attribute"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter/internal/metadata"
 )
@@ -100,7 +105,8 @@ func TestMaxTenants(t *testing.T) {
 	err := exp.ConsumeTraces(ctx, traces("s", 3, "proj_c", "proj_a"))
 	require.Error(t, err)
 	assert.False(t, consumererror.IsPermanent(err), "the tenant may fit once an idle one is shut down")
-	assert.ErrorContains(t, err, "tenant proj_c: refused: tenant.max_tenants tenants are active")
+	assert.ErrorContains(t, err, "tenant proj_c: refused: tenant.max_tenants reached: 2 tenants are active; retry once an idle one is shut down")
+	assert.ErrorIs(t, err, errTenantLimit)
 	var failed consumererror.Traces
 	require.ErrorAs(t, err, &failed)
 	assert.Equal(t, []string{"proj_c/s0", "proj_c/s1", "proj_c/s2"}, names(failed.Data()), "only the refused tenant's spans are to be retried")
@@ -232,4 +238,32 @@ func TestTenantExporterID(t *testing.T) {
 	a := tenantExporterID(otlpHTTP, component.MustNewIDWithName("tempo", "a/b"), "c")
 	b := tenantExporterID(otlpHTTP, component.MustNewIDWithName("tempo", "a"), "b_c")
 	assert.NotEqual(t, a, b)
+}
+
+// TestUnknownQueueSizeKeepsTenants: should a tenant exporter stop reporting
+// its queue size, idle tenants are kept (their queue may hold data) and a
+// warning says why.
+func TestUnknownQueueSizeKeepsTenants(t *testing.T) {
+	noGauge := exporter.NewFactory(component.MustNewType("otlp_http"),
+		func() component.Config { return &otlphttpexporter.Config{} },
+		exporter.WithTraces(func(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+			return exporterhelper.NewTraces(ctx, set, cfg, func(context.Context, ptrace.Traces) error { return nil })
+		}, component.StabilityLevelAlpha))
+	core, logs := observer.New(zap.WarnLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	cfg := testConfig(newTempoBackend(t))
+	cfg.Tenant.IdleTimeout = 10 * time.Millisecond
+	exp, err := newExporter(cfg, set, noGauge)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("s", 1, "proj_a")))
+	require.Eventually(t, func() bool {
+		return logs.FilterMessage("Cannot read the sending queue size of tenant exporters; idle tenants are kept running").Len() == 1
+	}, waitFor, 10*time.Millisecond)
+	exp.mu.Lock()
+	defer exp.mu.Unlock()
+	assert.Len(t, exp.tenants, 1)
 }

@@ -58,28 +58,33 @@ func (t *tenant) release() {
 	}
 }
 
-// retireIfIdle marks the tenant stopping when it is started, unused, got no
-// data for idle, and its queue is empty (a queue whose size is unknown is
-// never taken for empty). Once stopping, its queue only shrinks.
-func (t *tenant) retireIfIdle(ctx context.Context, now time.Time, idle time.Duration, hasQueue bool) bool {
+// retireIfIdle marks the tenant stopping when it is started, unused, got
+// no data for idle, and its queue is empty; once stopping, its queue only
+// shrinks. A queue whose size the exporter does not report is never taken
+// for empty: sizeUnknown tells the caller.
+func (t *tenant) retireIfIdle(ctx context.Context, now time.Time, idle time.Duration, hasQueue bool) (retire, sizeUnknown bool) {
 	select {
 	case <-t.ready:
 	default:
-		return false
+		return false, false
 	}
 	if t.err != nil {
-		return false
+		return false, false
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.stopping || t.inUse > 0 || now.Sub(t.lastUsed) < idle {
-		return false
+		return false, false
 	}
-	if size, ok := t.queue.size(ctx); size > 0 || (hasQueue && !ok) {
-		return false
+	size, known := t.queue.size(ctx)
+	if hasQueue && !known {
+		return false, true
+	}
+	if size > 0 {
+		return false, false
 	}
 	t.stopping = true
-	return true
+	return true, false
 }
 
 // stopAndWait refuses new uses and waits for the current ones to end.
