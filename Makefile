@@ -112,6 +112,9 @@ generate: generate-metadata generate-distribution ## Regenerate mdatagen code an
 
 generate-metadata:
 	cd receiver/promptetheusreceiver && $(DEVTOOLS) mdatagen metadata.yaml
+	cd processor/promptetheusprocessor && $(DEVTOOLS) mdatagen metadata.yaml
+	cd exporter/tempoexporter && $(DEVTOOLS) mdatagen metadata.yaml
+	cd extension/agentrulesextension && $(DEVTOOLS) mdatagen metadata.yaml
 
 generate-distribution:
 	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules

@@ -3,7 +3,7 @@
 
 //go:generate go tool -modfile=../../internal/tools/devtools/go.mod mdatagen metadata.yaml
 
-// Package tempoexporter exports traces over OTLP/HTTP to Grafana Tempo (or
-// any OTLP/HTTP backend), splitting each batch by tenant and sending every
-// tenant's spans with its own tenant header.
+// Package tempoexporter exports traces to a multi-tenant Grafana Tempo (or
+// any OTLP/HTTP backend) through one standard otlp_http exporter per tenant,
+// each with its own tenant header and its own sending queue.
 package tempoexporter // import "github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter"

@@ -4,221 +4,209 @@
 package tempoexporter // import "github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter"
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
-	"runtime"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
-	"google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
 	"github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter/internal/metadata"
 )
 
-const (
-	protobufContentType = "application/x-protobuf"
-	headerRetryAfter    = "Retry-After"
-	// maxResponseRead bounds what is read of a response body.
-	maxResponseRead = 64 * 1024
-	// maxErrorSnippet bounds the part of an error body quoted in errors.
-	maxErrorSnippet = 256
-)
-
 var (
-	outcomeSuccess   = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success")))
-	outcomeRetryable = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "retryable")))
-	outcomePermanent = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "permanent")))
+	reasonNoTenant    = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "no_tenant")))
+	reasonTenantLimit = metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "tenant_limit")))
+
+	errStopped = errors.New("the tempo exporter is shut down")
 )
 
+// tempoExporter routes every resource's spans to the otlp_http exporter of
+// its tenant, creating tenant exporters as tenants appear (as the
+// loadbalancing exporter does per endpoint) and shutting them down when
+// idle. It has no queue of its own: ConsumeTraces returns once the spans are
+// in their tenants' sending queues.
 type tempoExporter struct {
 	cfg       *Config
-	url       string // the traces URL
-	safeURL   string // the traces URL without userinfo or query, for errors
-	userAgent string
-	settings  component.TelemetrySettings
-	logger    *zap.Logger
+	set       exporter.Settings
+	factory   exporter.Factory // otlp_http
 	telemetry *metadata.TelemetryBuilder
-	client    *http.Client
+	tenantOf  func(pcommon.Resource) string
 
-	warnNoTenant sync.Once
+	host  component.Host
+	known *knownTenants // nil without a persistent queue
+
+	mu      sync.Mutex
+	tenants map[string]*tenant
+	stopped bool
+
+	stopSweep chan struct{}
+	sweepDone sync.WaitGroup
+
+	warnNoTenant  sync.Once
+	warnQueueSize sync.Once
 }
 
-func newExporter(cfg *Config, set exporter.Settings) (*tempoExporter, error) {
-	u, err := tracesURL(cfg)
-	if err != nil {
-		return nil, err
-	}
+func newExporter(cfg *Config, set exporter.Settings, factory exporter.Factory) (*tempoExporter, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
 	return &tempoExporter{
 		cfg:       cfg,
-		url:       u.String(),
-		safeURL:   redactedURL(u),
-		userAgent: fmt.Sprintf("%s/%s (%s/%s)", set.BuildInfo.Description, set.BuildInfo.Version, runtime.GOOS, runtime.GOARCH),
-		settings:  set.TelemetrySettings,
-		logger:    set.Logger,
+		set:       set,
+		factory:   factory,
 		telemetry: tb,
+		tenantOf:  tenantOf(cfg.Tenant.ResourceAttribute, cfg.Tenant.Default),
+		tenants:   map[string]*tenant{},
+		stopSweep: make(chan struct{}),
 	}, nil
 }
 
-// start creates the HTTP client: only here are the extensions (auth) known.
-func (e *tempoExporter) start(ctx context.Context, host component.Host) error {
-	client, err := e.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), e.settings)
-	if err != nil {
-		return err
+func (*tempoExporter) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+// Start opens the known tenants in the storage of the persistent queue and
+// creates the exporters of those tenants, so they drain what was queued
+// before a restart.
+func (e *tempoExporter) Start(ctx context.Context, host component.Host) error {
+	e.host = host
+	if id := e.storageID(); id != nil {
+		client, err := storageClient(ctx, host, *id, e.set.ID)
+		if err != nil {
+			return err
+		}
+		known, invalid, err := loadKnownTenants(ctx, client)
+		if err != nil {
+			_ = client.Close(ctx)
+			return err
+		}
+		if len(invalid) > 0 {
+			e.set.Logger.Warn("Ignoring stored tenants that are not valid tenant IDs", zap.Strings("tenants", invalid))
+		}
+		e.known = known
+		ids := known.list()
+		if len(ids) > e.cfg.Tenant.MaxTenants {
+			e.set.Logger.Warn("More tenants may hold queued data than tenant.max_tenants allows; recreating all of them, new tenants wait for idle ones to shut down",
+				zap.Int("tenants", len(ids)), zap.Int("max_tenants", e.cfg.Tenant.MaxTenants))
+		}
+		for _, id := range ids {
+			t := newTenant(id)
+			e.tenants[id] = t
+			e.startTenant(t)
+			if t.err != nil {
+				e.set.Logger.Error("Failed to recreate the exporter of a tenant with queued data", zap.String("tenant", id), zap.Error(t.err))
+			}
+		}
+		if len(ids) > 0 {
+			e.set.Logger.Info("Recreated the exporters of the tenants whose queues may hold data", zap.Strings("tenants", ids))
+		}
 	}
-	e.client = client
+	e.sweepDone.Add(1)
+	go e.sweep(sweepInterval(e.cfg.Tenant.IdleTimeout))
 	return nil
 }
 
-func (e *tempoExporter) shutdown(context.Context) error {
-	if e.client != nil {
-		e.client.CloseIdleConnections()
+// storageID is the storage extension of the persistent sending queue, if any.
+func (e *tempoExporter) storageID() *component.ID {
+	q := e.cfg.OTLPHTTP.QueueConfig
+	if !q.HasValue() {
+		return nil
+	}
+	return q.Get().StorageID
+}
+
+func storageClient(ctx context.Context, host component.Host, storageID, owner component.ID) (storage.Client, error) {
+	ext, ok := host.GetExtensions()[storageID]
+	if !ok {
+		return nil, fmt.Errorf("storage extension %q not found", storageID)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return nil, fmt.Errorf("extension %q is not a storage extension", storageID)
+	}
+	return se.GetClient(ctx, component.KindExporter, owner, "tenants")
+}
+
+// Shutdown shuts every tenant exporter down; persistent queues keep what
+// was not sent, and the known tenants keep those tenants for the next start.
+func (e *tempoExporter) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.stopped {
+		e.mu.Unlock()
+		return nil
+	}
+	e.stopped = true
+	e.mu.Unlock()
+	close(e.stopSweep)
+	e.sweepDone.Wait()
+
+	e.mu.Lock()
+	tenants := make([]*tenant, 0, len(e.tenants))
+	for _, t := range e.tenants {
+		tenants = append(tenants, t)
+	}
+	e.mu.Unlock()
+
+	var errs []error
+	for _, t := range tenants {
+		<-t.ready
+		if t.err != nil {
+			continue
+		}
+		t.stopAndWait()
+		if err := t.exp.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
+		}
+		e.telemetry.ExporterTempoTenants.Add(ctx, -1)
+		e.telemetry.ExporterTempoTenantsShutDown.Add(ctx, 1)
+		close(t.gone) // acquire, waiting for it, then sees the exporter stopped
+	}
+	if e.known != nil {
+		errs = append(errs, e.known.client.Close(ctx))
 	}
 	e.telemetry.Shutdown()
-	return nil
+	return errors.Join(errs...)
 }
 
-// tenantBatch is the part of a push that goes to one tenant.
-type tenantBatch struct {
-	tenant string
-	td     ptrace.Traces
-	// owned is true when td is a copy made by the exporter, which may then
-	// be modified; false when it is the pushed data itself.
-	owned bool
-}
+// ConsumeTraces hands each tenant's spans to the tenant's exporter. When
+// some tenants fail with a retryable error, the error carries only their
+// spans (consumererror.Traces), for a caller that retries just those.
+func (e *tempoExporter) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	parts, noTenant := splitByTenant(td, e.tenantOf)
 
-// split groups the resource spans of td by tenant, in order of first
-// appearance, and returns the number of spans dropped for want of a tenant.
-//
-// The pushed data is never modified: other exporters of a fanout and the
-// retry of the queued request may read it. When all of td goes to one
-// tenant it is passed on as is (and copied later only if attributes must be
-// cut); otherwise each tenant gets a copy of its resource spans. Copying the
-// split parts costs no more than splitting in place would with
-// MutatesData=true, where the fanout clones the whole batch.
-func (e *tempoExporter) split(td ptrace.Traces) ([]*tenantBatch, int) {
-	rss := td.ResourceSpans()
-	if !e.cfg.Tenant.Enabled {
-		if rss.Len() == 0 {
-			return nil, 0
-		}
-		return []*tenantBatch{{td: td}}, 0
-	}
-	tenants := make([]string, rss.Len())
-	distinct := map[string]int{}
-	dropped := 0
-	for i := 0; i < rss.Len(); i++ {
-		tenants[i] = e.tenantOf(rss.At(i).Resource())
-		if tenants[i] == "" {
-			for j := 0; j < rss.At(i).ScopeSpans().Len(); j++ {
-				dropped += rss.At(i).ScopeSpans().At(j).Spans().Len()
-			}
-			continue
-		}
-		distinct[tenants[i]]++
-	}
-	if len(distinct) == 1 && distinct[tenants[0]] == rss.Len() {
-		return []*tenantBatch{{tenant: tenants[0], td: td}}, 0
-	}
-	var batches []*tenantBatch
-	index := map[string]*tenantBatch{}
-	for i := 0; i < rss.Len(); i++ {
-		if tenants[i] == "" {
-			continue
-		}
-		b, ok := index[tenants[i]]
-		if !ok {
-			b = &tenantBatch{tenant: tenants[i], td: ptrace.NewTraces(), owned: true}
-			index[tenants[i]] = b
-			batches = append(batches, b)
-		}
-		rss.At(i).CopyTo(b.td.ResourceSpans().AppendEmpty())
-	}
-	return batches, dropped
-}
-
-// tenantOf returns the tenant of a resource: its tenant attribute when it is
-// a valid tenant ID, else the default tenant (possibly empty: drop).
-func (e *tempoExporter) tenantOf(res pcommon.Resource) string {
-	if v, ok := res.Attributes().Get(e.cfg.Tenant.ResourceAttribute); ok {
-		var s string
-		switch v.Type() {
-		case pcommon.ValueTypeStr:
-			s = v.Str()
-		case pcommon.ValueTypeInt:
-			s = strconv.FormatInt(v.Int(), 10)
-		}
-		if validTenant(s) {
-			return s
-		}
-	}
-	return e.cfg.Tenant.Default
-}
-
-// pushTraces sends td, one request per tenant. When some tenants fail with a
-// retryable error, it returns a consumererror.Traces holding only their
-// spans, so exporterhelper's retry does not send the others again.
-func (e *tempoExporter) pushTraces(ctx context.Context, td ptrace.Traces) error {
-	batches, dropped := e.split(td)
-	if dropped > 0 {
-		e.telemetry.ExporterTempoSpansDroppedNoTenant.Add(ctx, int64(dropped))
+	var permanent, retryable []error
+	var failed []tenantPart
+	if noTenant > 0 {
+		e.telemetry.ExporterTempoRefusedSpans.Add(ctx, int64(noTenant), reasonNoTenant)
+		err := fmt.Errorf("%d spans refused: their resource has no valid %s attribute and tenant.default is empty", noTenant, e.cfg.Tenant.ResourceAttribute)
 		e.warnNoTenant.Do(func() {
-			e.logger.Warn("Dropping spans whose resource has no valid tenant attribute; set tenant.default to keep them (further drops are only counted)",
-				zap.String("resource_attribute", e.cfg.Tenant.ResourceAttribute), zap.Int("dropped_spans", dropped))
+			e.set.Logger.Warn("Refusing spans without a tenant; set tenant.default to send them to a default tenant (further refusals are only counted)", zap.Error(err))
 		})
+		permanent = append(permanent, err)
 	}
-
-	var (
-		retryable []error
-		permanent []error
-		failed    []*tenantBatch
-	)
-	for _, b := range batches {
-		if n := truncateTraces(b.td, e.cfg.MaxAttributeLength, b.owned); n > 0 {
-			if !b.owned {
-				// The pushed data itself: cut a copy.
-				own := ptrace.NewTraces()
-				b.td.CopyTo(own)
-				b.td, b.owned = own, true
-				truncateTraces(b.td, e.cfg.MaxAttributeLength, true)
-			}
-			e.telemetry.ExporterTempoAttributesTruncated.Add(ctx, int64(n))
-		}
-
-		err := e.send(ctx, b.tenant, b.td)
+	for _, p := range parts {
+		err := e.consumeTenant(ctx, p)
 		switch {
 		case err == nil:
-			e.telemetry.ExporterTempoRequests.Add(ctx, 1, outcomeSuccess)
 		case consumererror.IsPermanent(err):
-			e.telemetry.ExporterTempoRequests.Add(ctx, 1, outcomePermanent)
 			permanent = append(permanent, err)
 		default:
-			e.telemetry.ExporterTempoRequests.Add(ctx, 1, outcomeRetryable)
 			retryable = append(retryable, err)
-			failed = append(failed, b)
+			failed = append(failed, p)
 		}
 	}
 
@@ -226,170 +214,205 @@ func (e *tempoExporter) pushTraces(ctx context.Context, td ptrace.Traces) error 
 	case len(retryable) == 0 && len(permanent) == 0:
 		return nil
 	case len(retryable) == 0:
-		// Every error is permanent, and so is the joined error.
-		return errors.Join(permanent...)
+		return consumererror.NewPermanent(errors.Join(permanent...))
 	default:
 		if len(permanent) > 0 {
-			// A permanent error in the returned error would make the retry
-			// drop the retryable tenants too: report it here instead.
-			e.logger.Error("Dropping spans refused permanently; retrying other tenants",
-				zap.Error(errors.Join(permanent...)))
+			// A permanent error in the returned error would stop the retry
+			// of the retryable tenants too: report it here instead.
+			e.set.Logger.Error("Dropping spans refused permanently; the other tenants may be retried", zap.Error(errors.Join(permanent...)))
 		}
-		return consumererror.NewTraces(errors.Join(retryable...), remaining(failed))
+		return consumererror.NewTraces(errors.Join(retryable...), merge(failed))
 	}
 }
 
-// remaining gathers the spans of the failed tenants for the retry.
-func remaining(failed []*tenantBatch) ptrace.Traces {
-	if len(failed) == 1 {
-		return failed[0].td
+func (e *tempoExporter) consumeTenant(ctx context.Context, p tenantPart) error {
+	t, err := e.acquire(p.tenant)
+	if errors.Is(err, errTenantLimit) {
+		e.telemetry.ExporterTempoRefusedSpans.Add(ctx, int64(p.spans), reasonTenantLimit)
 	}
-	// Several tenants: every batch is a copy owned by the exporter (split
-	// only passes the pushed data on when it all goes to one tenant), so
-	// moving does not touch the pushed data.
+	if err != nil {
+		return fmt.Errorf("tenant %s: %w", p.tenant, err)
+	}
+	defer t.release()
+	if err := t.exp.ConsumeTraces(ctx, p.td); err != nil {
+		return fmt.Errorf("tenant %s: %w", p.tenant, err)
+	}
+	return nil
+}
+
+// merge gathers the spans of failed parts. Several parts are always copies
+// owned by the exporter (see splitByTenant), so moving them is safe.
+func merge(parts []tenantPart) ptrace.Traces {
+	if len(parts) == 1 {
+		return parts[0].td
+	}
 	td := ptrace.NewTraces()
-	for _, b := range failed {
-		b.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+	for _, p := range parts {
+		p.td.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 	}
 	return td
 }
 
-// send POSTs td as one OTLP/HTTP protobuf request with the tenant header
-// (when tenant is not empty) and maps the response to an error.
-func (e *tempoExporter) send(ctx context.Context, tenant string, td ptrace.Traces) error {
-	body, err := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.url, bytes.NewReader(body))
-	if err != nil {
-		return consumererror.NewPermanent(err)
-	}
-	req.Header.Set("Content-Type", protobufContentType)
-	req.Header.Set("User-Agent", e.userAgent)
-	if tenant != "" {
-		req.Header.Set(e.cfg.Tenant.Header, tenant)
-	}
+var errTenantLimit = errors.New("refused: tenant.max_tenants reached")
 
-	who := e.safeURL
-	if tenant != "" {
-		who = fmt.Sprintf("%s (tenant %s)", e.safeURL, tenant)
-	}
-
-	resp, err := e.client.Do(req)
-	if err != nil {
-		// *url.Error quotes the full URL, userinfo and query included:
-		// report only the cause.
-		cause := err
-		if uerr, ok := errors.AsType[*url.Error](err); ok {
-			cause = uerr.Err
+// acquire returns the running exporter of a tenant, creating it if need be,
+// marked in use until release.
+func (e *tempoExporter) acquire(id string) (*tenant, error) {
+	for {
+		e.mu.Lock()
+		if e.stopped {
+			e.mu.Unlock()
+			return nil, errStopped
 		}
-		return fmt.Errorf("failed to send traces to %s: %w", who, cause)
+		t, ok := e.tenants[id]
+		if !ok {
+			if n := len(e.tenants); n >= e.cfg.Tenant.MaxTenants {
+				e.mu.Unlock()
+				return nil, fmt.Errorf("%w: %d tenants are active; retry once an idle one is shut down", errTenantLimit, n)
+			}
+			t = newTenant(id)
+			e.tenants[id] = t
+			e.mu.Unlock()
+			e.startTenant(t)
+		} else {
+			e.mu.Unlock()
+		}
+		<-t.ready
+		if t.err != nil {
+			return nil, t.err
+		}
+		if t.acquire() {
+			return t, nil
+		}
+		// Shut down for idleness meanwhile: wait until its queue is closed,
+		// then create it again.
+		<-t.gone
 	}
-	defer func() {
-		_, _ = io.CopyN(io.Discard, resp.Body, maxResponseRead)
-		_ = resp.Body.Close()
-	}()
+}
 
-	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		e.logPartialSuccess(resp, tenant)
-		return nil
-	}
-
-	respErr := fmt.Errorf("traces to %s refused with HTTP %d%s", who, resp.StatusCode, describeBody(resp))
-	if !isRetryableStatus(resp.StatusCode) {
-		return consumererror.NewPermanent(respErr)
-	}
-	// 429 and 503 may say when to come back.
-	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if delay, ok := retryAfter(resp.Header.Get(headerRetryAfter)); ok {
-			return exporterhelper.NewThrottleRetry(respErr, delay)
+// startTenant creates and starts the exporter of t, recording it in the
+// known tenants first so that a crash cannot leave queued data unknown.
+func (e *tempoExporter) startTenant(t *tenant) {
+	defer close(t.ready)
+	ctx := context.Background() // outlives the request that created the tenant
+	added := false
+	if e.known != nil {
+		if added, t.err = e.known.add(ctx, t.id); t.err != nil {
+			e.forget(t)
+			return
 		}
 	}
-	return respErr
-}
-
-// isRetryableStatus follows the OTLP/HTTP specification: other 4xx and 5xx
-// are permanent.
-func isRetryableStatus(code int) bool {
-	switch code {
-	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// retryAfter parses Retry-After: delay-seconds or an HTTP-date.
-func retryAfter(v string) (time.Duration, bool) {
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(time.Until(t), 0), true
-	}
-	return 0, false
-}
-
-func readBody(resp *http.Response) []byte {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, maxResponseRead))
-	return b
-}
-
-// describeBody returns ": <message>" from an error response: the message of
-// a google.rpc.Status (the OTLP error body) or a sanitised snippet of a text
-// body (Tempo answers in plain text), or "" for an empty body.
-func describeBody(resp *http.Response) string {
-	b := readBody(resp)
-	if len(b) == 0 {
-		return ""
-	}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), protobufContentType) {
-		var st status.Status
-		if err := proto.Unmarshal(b, &st); err == nil && st.GetMessage() != "" {
-			return ": " + snippet(st.GetMessage())
+	t.exp, t.err = e.createTenantExporter(ctx, t)
+	if t.err != nil {
+		if added {
+			_ = e.known.remove(ctx, t.id)
 		}
-	}
-	return ": " + snippet(string(b))
-}
-
-// snippet keeps the first maxErrorSnippet bytes of s, valid UTF-8, with
-// control characters (CR, LF, escapes) replaced so a body cannot forge log
-// lines.
-func snippet(s string) string {
-	cut := truncateString(s, maxErrorSnippet)
-	out := strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, strings.ToValidUTF8(cut, "\uFFFD"))
-	out = strings.TrimSpace(out)
-	if len(cut) < len(s) {
-		out += "..."
-	}
-	return out
-}
-
-// logPartialSuccess logs an OTLP partial success in a 2xx response.
-func (e *tempoExporter) logPartialSuccess(resp *http.Response, tenant string) {
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), protobufContentType) {
+		e.forget(t)
 		return
 	}
-	b := readBody(resp)
-	if len(b) == 0 {
-		return
+	e.telemetry.ExporterTempoTenants.Add(ctx, 1)
+	e.telemetry.ExporterTempoTenantsCreated.Add(ctx, 1)
+	e.set.Logger.Debug("Started the exporter of a tenant", zap.String("tenant", t.id))
+}
+
+// createTenantExporter builds the tenant's otlp_http exporter: the user's
+// otlp_http settings plus the tenant header, under an ID of its own, which
+// also names its persistent queue in the storage extension.
+func (e *tempoExporter) createTenantExporter(ctx context.Context, t *tenant) (exporter.Traces, error) {
+	cfg := e.cfg.OTLPHTTP // Headers.Set below copies on write
+	cfg.ClientConfig.Headers.Set(e.cfg.Tenant.Header, configopaque.String(t.id))
+
+	set := e.set
+	set.ID = tenantExporterID(e.factory.Type(), e.set.ID, t.id)
+	set.Logger = e.set.Logger.With(zap.String("tenant", t.id))
+	set.MeterProvider = t.queue.meterProvider(e.set.MeterProvider)
+
+	exp, err := e.factory.CreateTraces(ctx, set, &cfg)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create the exporter of tenant %s: %w", t.id, err)
 	}
-	r := ptraceotlp.NewExportResponse()
-	if err := r.UnmarshalProto(b); err != nil {
-		return
+	if err := exp.Start(ctx, e.host); err != nil {
+		_ = exp.Shutdown(ctx)
+		return nil, fmt.Errorf("failed to start the exporter of tenant %s: %w", t.id, err)
 	}
-	if ps := r.PartialSuccess(); ps.RejectedSpans() != 0 || ps.ErrorMessage() != "" {
-		e.logger.Warn("Partial success response",
-			zap.String("tenant", tenant),
-			zap.String("message", snippet(ps.ErrorMessage())),
-			zap.Int64("dropped_spans", ps.RejectedSpans()))
+	return exp, nil
+}
+
+// tenantExporterID is otlp_http/<tempo exporter ID>/<tenant>: unique across
+// tempo exporters, since tenants contain no "/".
+func tenantExporterID(typ component.Type, parent component.ID, tenant string) component.ID {
+	return component.NewIDWithName(typ, parent.String()+"/"+tenant)
+}
+
+// forget removes a tenant that failed to start or was shut down, and wakes
+// those waiting for it to go; the next data creates it again.
+func (e *tempoExporter) forget(t *tenant) {
+	e.mu.Lock()
+	if e.tenants[t.id] == t {
+		delete(e.tenants, t.id)
 	}
+	e.mu.Unlock()
+	close(t.gone)
+}
+
+// sweepInterval checks for idle tenants four times per idle timeout, at
+// most every minute.
+func sweepInterval(idle time.Duration) time.Duration {
+	return min(max(idle/4, time.Millisecond), time.Minute)
+}
+
+func (e *tempoExporter) sweep(interval time.Duration) {
+	defer e.sweepDone.Done()
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-e.stopSweep:
+			return
+		case now := <-ticker.C:
+			e.shutdownIdle(now)
+		}
+	}
+}
+
+// shutdownIdle shuts down the tenants that got no data for idle_timeout and
+// whose queue is empty, and forgets them.
+func (e *tempoExporter) shutdownIdle(now time.Time) {
+	ctx := context.Background()
+	e.mu.Lock()
+	tenants := make([]*tenant, 0, len(e.tenants))
+	for _, t := range e.tenants {
+		tenants = append(tenants, t)
+	}
+	e.mu.Unlock()
+
+	for _, t := range tenants {
+		// Not under e.mu: reading a persistent queue's size waits for its
+		// storage writes.
+		retire, sizeUnknown := t.retireIfIdle(ctx, now, e.cfg.Tenant.IdleTimeout, e.queueEnabled())
+		if sizeUnknown {
+			e.warnQueueSize.Do(func() {
+				e.set.Logger.Warn("Cannot read the sending queue size of tenant exporters; idle tenants are kept running", zap.String("metric", queueSizeMetric))
+			})
+		}
+		if !retire {
+			continue
+		}
+		if err := t.exp.Shutdown(ctx); err != nil {
+			e.set.Logger.Warn("Failed to shut down the exporter of an idle tenant", zap.String("tenant", t.id), zap.Error(err))
+		}
+		if e.known != nil {
+			if err := e.known.remove(ctx, t.id); err != nil {
+				e.set.Logger.Warn("Failed to forget an idle tenant; it is recreated at the next start", zap.String("tenant", t.id), zap.Error(err))
+			}
+		}
+		e.telemetry.ExporterTempoTenants.Add(ctx, -1)
+		e.telemetry.ExporterTempoTenantsShutDown.Add(ctx, 1)
+		e.set.Logger.Debug("Shut down the exporter of an idle tenant", zap.String("tenant", t.id))
+		e.forget(t)
+	}
+}
+
+func (e *tempoExporter) queueEnabled() bool {
+	return e.cfg.OTLPHTTP.QueueConfig.HasValue()
 }

@@ -4,614 +4,266 @@
 package tempoexporter
 
 import (
-	"compress/gzip"
 	"context"
-	"errors"
-	"io"
+	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sort"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
-	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/exporter/exportertest"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter/internal/metadatatest"
+	"github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter/internal/metadata"
 )
 
-// received is one request as the backend saw it.
-type received struct {
-	at       time.Time
-	tenant   string
-	hasOrgID bool
-	header   http.Header
-	td       ptrace.Traces
-}
+const waitFor = 10 * time.Second
 
-// backend is a real OTLP/HTTP server on loopback that decodes every request
-// and answers with respond (200 when nil).
-type backend struct {
-	t       *testing.T
-	srv     *httptest.Server
-	mu      sync.Mutex
-	reqs    []received
-	respond func(w http.ResponseWriter, r received, attempt int) bool
-}
-
-func newBackend(t *testing.T, respond func(w http.ResponseWriter, r received, attempt int) bool) *backend {
-	b := &backend{t: t, respond: respond}
-	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
-	t.Cleanup(b.srv.Close)
-	return b
-}
-
-func (b *backend) serve(w http.ResponseWriter, r *http.Request) {
-	assert.Equal(b.t, http.MethodPost, r.Method)
-	assert.Equal(b.t, "/v1/traces", r.URL.Path)
-	assert.Equal(b.t, "application/x-protobuf", r.Header.Get("Content-Type"))
-	assert.Equal(b.t, "gzip", r.Header.Get("Content-Encoding"))
-	zr, err := gzip.NewReader(r.Body)
-	if !assert.NoError(b.t, err) {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	raw, err := io.ReadAll(zr)
-	require.NoError(b.t, err)
-	req := ptraceotlp.NewExportRequest()
-	if !assert.NoError(b.t, req.UnmarshalProto(raw)) {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	_, has := r.Header[http.CanonicalHeaderKey("X-Scope-OrgID")]
-	rec := received{at: time.Now(), tenant: r.Header.Get("X-Scope-OrgID"), hasOrgID: has, header: r.Header.Clone(), td: req.Traces()}
-
-	b.mu.Lock()
-	attempt := 0
-	for _, p := range b.reqs {
-		if p.tenant == rec.tenant {
-			attempt++
-		}
-	}
-	b.reqs = append(b.reqs, rec)
-	b.mu.Unlock()
-
-	if b.respond != nil && b.respond(w, rec, attempt) {
-		return
-	}
-	w.Header().Set("Content-Type", "application/x-protobuf")
-	out, _ := ptraceotlp.NewExportResponse().MarshalProto()
-	_, _ = w.Write(out)
-}
-
-func (b *backend) requests() []received {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]received(nil), b.reqs...)
-}
-
-// perTenant counts requests by tenant header.
-func (b *backend) perTenant() map[string]int {
-	n := map[string]int{}
-	for _, r := range b.requests() {
-		n[r.tenant]++
-	}
-	return n
-}
-
-// testConfig sends synchronously (no queue) so ConsumeTraces returns the
-// final error, and retries fast.
-func testConfig(endpoint string) *Config {
-	cfg := createDefaultConfig().(*Config)
-	cfg.ClientConfig.Endpoint = endpoint
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	cfg.RetryConfig = configretry.BackOffConfig{
-		Enabled:             true,
-		InitialInterval:     10 * time.Millisecond,
-		RandomizationFactor: 0,
-		Multiplier:          1,
-		MaxInterval:         10 * time.Millisecond,
-		MaxElapsedTime:      10 * time.Second,
-	}
-	return cfg
-}
-
-func startExporter(t *testing.T, cfg *Config, tt *componenttest.Telemetry) exporter.Traces {
-	t.Helper()
-	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tt), cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	t.Cleanup(func() { require.NoError(t, exp.Shutdown(context.Background())) })
-	return exp
-}
-
-func newTelemetry(t *testing.T) *componenttest.Telemetry {
+func TestEachTenantUnderItsOwnHeader(t *testing.T) {
+	b := newTempoBackend(t)
+	cfg := testConfig(b)
+	cfg.OTLPHTTP.ClientConfig.Headers.Set("X-Team", configopaque.String("agents"))
 	tt := componenttest.NewTelemetry()
-	t.Cleanup(func() { require.NoError(t, tt.Shutdown(context.Background())) })
-	return tt
-}
+	exp := startExporter(t, cfg, tt, componenttest.NewNopHost())
 
-// addResource appends a resource with the given tenant attribute (none when
-// tenant is empty) and one span per name.
-func addResource(td ptrace.Traces, tenant string, spanNames ...string) ptrace.ResourceSpans {
-	rs := td.ResourceSpans().AppendEmpty()
-	rs.Resource().Attributes().PutStr("service.name", "agent")
-	if tenant != "" {
-		rs.Resource().Attributes().PutStr("promptetheus.project.id", tenant)
-	}
-	spans := rs.ScopeSpans().AppendEmpty().Spans()
-	for i, name := range spanNames {
-		s := spans.AppendEmpty()
-		s.SetName(name)
-		s.SetTraceID(pcommon.TraceID{1, byte(len(name)), byte(i)})
-		s.SetSpanID(pcommon.SpanID{2, byte(i)})
-	}
-	return rs
-}
-
-// spanNames lists span names of td with the tenant attribute of their
-// resource, as "tenant/name", sorted.
-func spanNames(td ptrace.Traces) []string {
-	var out []string
-	for _, rs := range td.ResourceSpans().All() {
-		tenant := ""
-		if v, ok := rs.Resource().Attributes().Get("promptetheus.project.id"); ok {
-			tenant = v.AsString()
-		}
-		for _, ss := range rs.ScopeSpans().All() {
-			for _, s := range ss.Spans().All() {
-				out = append(out, tenant+"/"+s.Name())
-			}
-		}
-	}
-	sort.Strings(out)
-	return out
-}
-
-func outcome(v string) attribute.Set { return attribute.NewSet(attribute.String("outcome", v)) }
-
-func TestTwoTenantsOneBatch(t *testing.T) {
-	be := newBackend(t, nil)
-	tt := newTelemetry(t)
-	exp := startExporter(t, testConfig(be.srv.URL), tt)
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1", "a2")
-	addResource(td, "proj_b", "b1")
-	addResource(td, "proj_a", "a3")
-	td.MarkReadOnly() // as in a fanout: the exporter must not write to it
+	td := traces("s", 3, "proj_a", "proj_b", "proj_a")
+	td.MarkReadOnly() // MutatesData is false: any write panics
 	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("t", 2, "proj_b")))
 
-	reqs := be.requests()
-	require.Len(t, reqs, 2)
-	got := map[string][]string{}
-	for _, r := range reqs {
-		got[r.tenant] = spanNames(r.td)
-		// every resource of a request belongs to the request's tenant
-		for _, rs := range r.td.ResourceSpans().All() {
-			v, _ := rs.Resource().Attributes().Get("promptetheus.project.id")
-			assert.Equal(t, r.tenant, v.Str())
-		}
-		assert.Contains(t, r.header.Get("User-Agent"), "/")
-	}
-	assert.Equal(t, map[string][]string{
-		"proj_a": {"proj_a/a1", "proj_a/a2", "proj_a/a3"},
-		"proj_b": {"proj_b/b1"},
-	}, got)
-	assert.Equal(t, "proj_a", reqs[0].tenant, "tenants are sent in order of first appearance")
-
-	metadatatest.AssertEqualExporterTempoRequests(t, tt, []metricdata.DataPoint[int64]{
-		{Attributes: outcome("success"), Value: 2},
-	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-func TestMissingTenant(t *testing.T) {
-	t.Run("default tenant", func(t *testing.T) {
-		be := newBackend(t, nil)
-		cfg := testConfig(be.srv.URL)
-		cfg.Tenant.Default = "shared"
-		exp := startExporter(t, cfg, newTelemetry(t))
-
-		td := ptrace.NewTraces()
-		addResource(td, "", "missing")
-		addResource(td, "proj_a", "a1")
-		// invalid values are treated as missing: header injection, pipe,
-		// too long, wrong type
-		addResource(td, "proj\r\nX-Evil: 1", "crlf")
-		addResource(td, "a|b", "pipe")
-		addResource(td, strings.Repeat("x", 151), "long")
-		addResource(td, "", "bool").Resource().Attributes().PutBool("promptetheus.project.id", true)
-		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-
-		got := map[string]int{}
-		for _, r := range be.requests() {
-			got[r.tenant] += r.td.SpanCount()
-			assert.Empty(t, r.header.Get("X-Evil"))
-		}
-		assert.Equal(t, map[string]int{"shared": 5, "proj_a": 1}, got)
-	})
-
-	t.Run("no default drops and counts", func(t *testing.T) {
-		be := newBackend(t, nil)
-		tt := newTelemetry(t)
-		exp := startExporter(t, testConfig(be.srv.URL), tt)
-
-		td := ptrace.NewTraces()
-		addResource(td, "", "m1", "m2")
-		addResource(td, "proj_a", "a1")
-		addResource(td, "bad tenant", "m3")
-		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-		reqs := be.requests()
-		require.Len(t, reqs, 1)
-		assert.Equal(t, []string{"proj_a/a1"}, spanNames(reqs[0].td))
-
-		// nothing left to send: no request at all
-		td = ptrace.NewTraces()
-		addResource(td, "", "m4")
-		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-		assert.Len(t, be.requests(), 1)
-
-		metadatatest.AssertEqualExporterTempoSpansDroppedNoTenant(t, tt, []metricdata.DataPoint[int64]{{Value: 4}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-	})
-}
-
-func TestTenantDisabled(t *testing.T) {
-	be := newBackend(t, nil)
-	cfg := testConfig(be.srv.URL)
-	cfg.Tenant.Enabled = false
-	cfg.Tenant.Default = "ignored"
-	exp := startExporter(t, cfg, newTelemetry(t))
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	addResource(td, "proj_b", "b1")
-	addResource(td, "", "none")
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-
-	reqs := be.requests()
-	require.Len(t, reqs, 1, "plain OTLP/HTTP: one request per push")
-	assert.False(t, reqs[0].hasOrgID, "no tenant header")
-	assert.Equal(t, []string{"/none", "proj_a/a1", "proj_b/b1"}, spanNames(reqs[0].td))
-}
-
-func TestCustomTenantHeader(t *testing.T) {
-	var got []string
-	var mu sync.Mutex
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		got = append(got, r.Header.Get("X-Tenant")+"|"+r.Header.Get("X-Scope-OrgID"))
-		mu.Unlock()
-	}))
-	t.Cleanup(srv.Close)
-	cfg := testConfig(srv.URL)
-	cfg.Tenant.Header = "X-Tenant"
-	cfg.Tenant.ResourceAttribute = "service.namespace"
-	exp := startExporter(t, cfg, newTelemetry(t))
-
-	td := ptrace.NewTraces()
-	addResource(td, "", "s").Resource().Attributes().PutStr("service.namespace", "team1")
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	assert.Equal(t, []string{"team1|"}, got)
-}
-
-func TestTruncation(t *testing.T) {
-	be := newBackend(t, nil)
-	tt := newTelemetry(t)
-	cfg := testConfig(be.srv.URL)
-	cfg.MaxAttributeLength = 10
-	exp := startExporter(t, cfg, tt)
-
-	long := strings.Repeat("a", 20)
-	// 9 ASCII bytes then "é" (2 bytes): a cut at 10 would split the "é".
-	utf := strings.Repeat("a", 9) + "é" + "tail"
-	td := ptrace.NewTraces()
-	rs := addResource(td, "proj_a", "s")
-	rs.Resource().Attributes().PutStr("res.long", long)
-	span := rs.ScopeSpans().At(0).Spans().At(0)
-	span.Attributes().PutStr("utf", utf)
-	span.Attributes().PutStr("short", "ok")
-	span.Attributes().PutInt("int", 1234567890123)
-	sl := span.Attributes().PutEmptySlice("slice")
-	sl.AppendEmpty().SetStr(long)
-	sl.AppendEmpty().SetStr("ok")
-	span.Attributes().PutEmptyMap("map").PutEmptyMap("nested").PutStr("k", long)
-	span.Events().AppendEmpty().Attributes().PutStr("event.long", long)
-	span.Links().AppendEmpty().Attributes().PutStr("link.long", long)
-	// a second tenant so the split path (copies) is exercised as well
-	addResource(td, "proj_b", "b").ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("b.long", long)
-
-	orig := ptrace.NewTraces()
-	td.CopyTo(orig)
-	orig.MarkReadOnly()
-	td.MarkReadOnly()
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	assert.Equal(t, orig, td, "the pushed data is not modified")
-
-	reqs := be.requests()
-	require.Len(t, reqs, 2)
-	var a ptrace.Traces
-	for _, r := range reqs {
-		if r.tenant == "proj_a" {
-			a = r.td
-		} else {
-			v, _ := r.td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Get("b.long")
-			assert.Equal(t, long[:10], v.Str())
-		}
-	}
-	ars := a.ResourceSpans().At(0)
-	v, _ := ars.Resource().Attributes().Get("res.long")
-	assert.Equal(t, long[:10], v.Str())
-	as := ars.ScopeSpans().At(0).Spans().At(0)
-	v, _ = as.Attributes().Get("utf")
-	assert.Equal(t, strings.Repeat("a", 9), v.Str(), "cut before the split character")
-	assert.True(t, utf8.ValidString(v.Str()))
-	v, _ = as.Attributes().Get("short")
-	assert.Equal(t, "ok", v.Str())
-	v, _ = as.Attributes().Get("int")
-	assert.Equal(t, int64(1234567890123), v.Int())
-	v, _ = as.Attributes().Get("slice")
-	assert.Equal(t, []any{long[:10], "ok"}, v.Slice().AsRaw())
-	v, _ = as.Attributes().Get("map")
-	assert.Equal(t, map[string]any{"nested": map[string]any{"k": long[:10]}}, v.Map().AsRaw())
-	v, _ = as.Events().At(0).Attributes().Get("event.long")
-	assert.Equal(t, long[:10], v.Str())
-	v, _ = as.Links().At(0).Attributes().Get("link.long")
-	assert.Equal(t, long[:10], v.Str())
-
-	// res, utf, slice[0], map.nested.k, event, link, b.long
-	metadatatest.AssertEqualExporterTempoAttributesTruncated(t, tt, []metricdata.DataPoint[int64]{{Value: 7}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-func TestTruncationSingleTenantCopiesReadOnlyInput(t *testing.T) {
-	be := newBackend(t, nil)
-	cfg := testConfig(be.srv.URL)
-	cfg.MaxAttributeLength = 4
-	exp := startExporter(t, cfg, newTelemetry(t))
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "s").ScopeSpans().At(0).Spans().At(0).Attributes().PutStr("k", "123456")
-	td.MarkReadOnly() // writing to it would panic
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	v, _ := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Get("k")
-	assert.Equal(t, "123456", v.Str())
-	reqs := be.requests()
-	require.Len(t, reqs, 1)
-	v, _ = reqs[0].td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes().Get("k")
-	assert.Equal(t, "1234", v.Str())
-}
-
-func TestTruncateString(t *testing.T) {
-	for _, c := range []struct {
-		in    string
-		limit int
-		want  string
-	}{
-		{"hello", 0, "hello"},
-		{"hello", 5, "hello"},
-		{"hello", 3, "hel"},
-		{"héllo", 2, "h"},              // é is 2 bytes: never half of it
-		{"héllo", 3, "hé"},             // exactly after é
-		{"a😀b", 4, "a"},                // 4-byte emoji cut at bytes 2-4
-		{"a😀b", 5, "a😀"},               // whole emoji fits
-		{"日本語", 7, "日本"},               // 3-byte characters
-		{"\xff\xfeabc", 2, "\xff\xfe"}, // invalid input stays within the limit
-	} {
-		got := truncateString(c.in, c.limit)
-		assert.Equal(t, c.want, got, "%q/%d", c.in, c.limit)
-		if c.limit > 0 {
-			assert.LessOrEqual(t, len(got), c.limit)
-		}
-	}
-}
-
-func TestRetryAfterThenSuccess(t *testing.T) {
-	be := newBackend(t, func(w http.ResponseWriter, _ received, attempt int) bool {
-		if attempt == 0 {
-			w.Header().Set("Retry-After", "1")
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return true
-		}
-		return false
-	})
-	tt := newTelemetry(t)
-	exp := startExporter(t, testConfig(be.srv.URL), tt)
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1", "a2")
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-
-	reqs := be.requests()
-	require.Len(t, reqs, 2, "one refused, one delivered")
-	assert.Equal(t, []string{"proj_a/a1", "proj_a/a2"}, spanNames(reqs[1].td))
-	// the retry waited for Retry-After (1s), not the 10ms backoff
-	assert.GreaterOrEqual(t, reqs[1].at.Sub(reqs[0].at), 900*time.Millisecond)
-
-	metadatatest.AssertEqualExporterTempoRequests(t, tt, []metricdata.DataPoint[int64]{
-		{Attributes: outcome("retryable"), Value: 1},
-		{Attributes: outcome("success"), Value: 1},
-	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-func TestPartialFailureRetriesOnlyFailedTenant(t *testing.T) {
-	be := newBackend(t, func(w http.ResponseWriter, r received, attempt int) bool {
-		if r.tenant == "proj_b" && attempt == 0 {
-			w.WriteHeader(http.StatusBadGateway)
-			return true
-		}
-		return false
-	})
-	tt := newTelemetry(t)
-	exp := startExporter(t, testConfig(be.srv.URL), tt)
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	addResource(td, "proj_b", "b1", "b2")
-	addResource(td, "", "dropped") // counted once, not again on retry
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-
-	assert.Equal(t, map[string]int{"proj_a": 1, "proj_b": 2}, be.perTenant())
-	for _, r := range be.requests() {
-		if r.tenant == "proj_b" {
-			assert.Equal(t, []string{"proj_b/b1", "proj_b/b2"}, spanNames(r.td))
-		}
-	}
-	metadatatest.AssertEqualExporterTempoRequests(t, tt, []metricdata.DataPoint[int64]{
-		{Attributes: outcome("retryable"), Value: 1},
-		{Attributes: outcome("success"), Value: 2},
-	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-	metadatatest.AssertEqualExporterTempoSpansDroppedNoTenant(t, tt, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-func TestPushReturnsOnlyFailedTenants(t *testing.T) {
-	// The mechanism behind the partial retry, without exporterhelper.
-	be := newBackend(t, func(w http.ResponseWriter, r received, _ int) bool {
-		if r.tenant == "proj_b" {
-			w.WriteHeader(http.StatusGatewayTimeout)
-			return true
-		}
-		return false
-	})
-	cfg := testConfig(be.srv.URL)
-	e, err := newExporter(cfg, metadatatest.NewSettings(newTelemetry(t)))
-	require.NoError(t, err)
-	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(t, e.shutdown(context.Background())) }()
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	addResource(td, "proj_b", "b1")
-	err = e.pushTraces(context.Background(), td)
-	require.Error(t, err)
-	assert.False(t, consumererror.IsPermanent(err))
-	tErr, ok := errors.AsType[consumererror.Traces](err)
-	require.True(t, ok, "a consumererror.Traces")
-	assert.Equal(t, []string{"proj_b/b1"}, spanNames(tErr.Data()))
-	assert.ErrorContains(t, err, "HTTP 504")
-	assert.ErrorContains(t, err, "tenant proj_b")
-}
-
-func TestPermanentError(t *testing.T) {
-	be := newBackend(t, func(w http.ResponseWriter, _ received, _ int) bool {
-		w.Header().Set("Content-Type", "text/plain")
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = io.WriteString(w, "invalid span: trace id is empty\r\nforged log line\n"+strings.Repeat("x", 1000))
-		return true
-	})
-	tt := newTelemetry(t)
-	cfg := testConfig(be.srv.URL)
-	cfg.ClientConfig.Headers.Set("Authorization", "Bearer s3cret-token")
-	exp := startExporter(t, cfg, tt)
-
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	err := exp.ConsumeTraces(context.Background(), td)
-	require.Error(t, err)
-	assert.True(t, consumererror.IsPermanent(err))
-	assert.ErrorContains(t, err, "HTTP 400")
-	assert.ErrorContains(t, err, "invalid span: trace id is empty  forged log line")
-	assert.NotContains(t, err.Error(), "\n")
-	assert.NotContains(t, err.Error(), "s3cret")
-	assert.Less(t, len(err.Error()), 600, "only a snippet of the body")
-	assert.Len(t, be.requests(), 1, "not retried")
-
-	metadatatest.AssertEqualExporterTempoRequests(t, tt, []metricdata.DataPoint[int64]{
-		{Attributes: outcome("permanent"), Value: 1},
-	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
-}
-
-func TestPermanentAndRetryableTenants(t *testing.T) {
-	// proj_a is refused for good, proj_b once for a while: proj_a is dropped
-	// (not retried), proj_b retried until delivered.
-	be := newBackend(t, func(w http.ResponseWriter, r received, attempt int) bool {
-		switch {
-		case r.tenant == "proj_a":
-			w.WriteHeader(http.StatusRequestEntityTooLarge)
-			return true
-		case attempt == 0:
-			w.WriteHeader(http.StatusTooManyRequests)
-			return true
-		}
-		return false
-	})
-	exp := startExporter(t, testConfig(be.srv.URL), newTelemetry(t))
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	addResource(td, "proj_b", "b1")
-	require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	assert.Equal(t, map[string]int{"proj_a": 1, "proj_b": 2}, be.perTenant())
-}
-
-func TestConnectionErrorIsRetryable(t *testing.T) {
-	srv := httptest.NewServer(http.NotFoundHandler())
-	endpoint := srv.URL
-	srv.Close() // nothing listens any more
-
-	cfg := testConfig(endpoint)
-	cfg.RetryConfig.Enabled = false
-	cfg.TracesEndpoint = strings.Replace(endpoint, "http://", "http://user:pw@", 1) + "/v1/traces?key=secret"
-	exp := startExporter(t, cfg, newTelemetry(t))
-	td := ptrace.NewTraces()
-	addResource(td, "proj_a", "a1")
-	err := exp.ConsumeTraces(context.Background(), td)
-	require.Error(t, err)
-	assert.False(t, consumererror.IsPermanent(err))
-	assert.NotContains(t, err.Error(), "pw")
-	assert.NotContains(t, err.Error(), "secret")
-}
-
-func TestRetryAfterParsing(t *testing.T) {
-	d, ok := retryAfter("7")
-	assert.True(t, ok)
-	assert.Equal(t, 7*time.Second, d)
-	d, ok = retryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
-	assert.True(t, ok)
-	assert.Greater(t, d, 58*time.Minute)
-	_, ok = retryAfter("")
-	assert.False(t, ok)
-	_, ok = retryAfter("soon")
-	assert.False(t, ok)
-}
-
-func TestDefaultQueueBatchesThenSplits(t *testing.T) {
-	be := newBackend(t, nil)
-	cfg := createDefaultConfig().(*Config) // sending_queue with batching
-	cfg.ClientConfig.Endpoint = be.srv.URL
-	require.NoError(t, cfg.Validate())
-	exp, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(newTelemetry(t)), cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-
-	for _, tenant := range []string{"proj_a", "proj_b", "proj_a"} {
-		td := ptrace.NewTraces()
-		addResource(td, tenant, "s-"+tenant)
-		require.NoError(t, exp.ConsumeTraces(context.Background(), td))
-	}
-	// shutdown flushes the queue
+	want := expected(expected(nil, "s", 3, "proj_a", "proj_b", "proj_a"), "t", 2, "proj_b")
+	b.waitFor(t, want)
 	require.NoError(t, exp.Shutdown(context.Background()))
 
-	got := map[string][]string{}
-	for _, r := range be.requests() {
-		got[r.tenant] = append(got[r.tenant], spanNames(r.td)...)
+	b.mu.Lock()
+	for _, h := range b.headers {
+		assert.Equal(t, "agents", h.Get("X-Team"), "the otlp_http settings apply to every tenant")
 	}
-	assert.Equal(t, map[string][]string{
-		"proj_a": {"proj_a/s-proj_a", "proj_a/s-proj_a"},
-		"proj_b": {"proj_b/s-proj_b"},
-	}, got)
-	assert.Len(t, be.requests(), 2, "the three pushes were batched, then split by tenant")
+	b.mu.Unlock()
+	assert.Equal(t, int64(2), sumOf(t, tt, "otelcol_exporter_tempo_tenants_created"))
+	assert.Equal(t, int64(2), sumOf(t, tt, "otelcol_exporter_tempo_tenants_shut_down"))
+	assert.Zero(t, activeTenants(t, tt))
+	assert.Equal(t, int64(11), sumOf(t, tt, "otelcol_exporter_sent_spans"), "the tenant exporters report the standard metrics")
+	assert.Equal(t, int64(5), sumOf(t, tt, "otelcol_exporter_sent_spans", attribute.String("exporter", "otlp_http/tempo/proj_b")))
+}
+
+func TestDefaultTenant(t *testing.T) {
+	b := newTempoBackend(t)
+	cfg := testConfig(b)
+	cfg.Tenant.Default = "shared"
+	exp := startExporter(t, cfg, componenttest.NewTelemetry(), componenttest.NewNopHost())
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("s", 2, "", "proj_a")))
+	require.Eventually(t, func() bool { return b.spanCount() == 4 }, waitFor, 10*time.Millisecond)
+	assert.Equal(t, map[string]map[string]int{
+		"shared": {"/s0": 1, "/s1": 1},
+		"proj_a": {"proj_a/s0": 1, "proj_a/s1": 1},
+	}, b.received())
+}
+
+func TestNoTenantRefused(t *testing.T) {
+	b := newTempoBackend(t)
+	tt := componenttest.NewTelemetry()
+	exp := startExporter(t, testConfig(b), tt, componenttest.NewNopHost())
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	err := exp.ConsumeTraces(context.Background(), traces("s", 2, "", "proj_a"))
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "retrying cannot give spans a tenant")
+	assert.ErrorContains(t, err, "2 spans refused: their resource has no valid promptetheus.project.id attribute and tenant.default is empty")
+	assert.Equal(t, int64(2), sumOf(t, tt, "otelcol_exporter_tempo_refused_spans", attribute.String("reason", "no_tenant")))
+
+	require.Eventually(t, func() bool { return b.spanCount() == 2 }, waitFor, 10*time.Millisecond)
+	assert.Equal(t, expected(nil, "s", 2, "proj_a"), b.received(), "the spans with a tenant still go")
+}
+
+func TestMaxTenants(t *testing.T) {
+	b := newTempoBackend(t)
+	cfg := testConfig(b)
+	cfg.Tenant.MaxTenants = 2
+	cfg.Tenant.IdleTimeout = 200 * time.Millisecond
+	tt := componenttest.NewTelemetry()
+	exp := startExporter(t, cfg, tt, componenttest.NewNopHost())
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	ctx := context.Background()
+
+	require.NoError(t, exp.ConsumeTraces(ctx, traces("s", 1, "proj_a", "proj_b")))
+	err := exp.ConsumeTraces(ctx, traces("s", 3, "proj_c", "proj_a"))
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "the tenant may fit once an idle one is shut down")
+	assert.ErrorContains(t, err, "tenant proj_c: refused: tenant.max_tenants reached: 2 tenants are active; retry once an idle one is shut down")
+	assert.ErrorIs(t, err, errTenantLimit)
+	var failed consumererror.Traces
+	require.ErrorAs(t, err, &failed)
+	assert.Equal(t, []string{"proj_c/s0", "proj_c/s1", "proj_c/s2"}, names(failed.Data()), "only the refused tenant's spans are to be retried")
+	assert.Equal(t, int64(3), sumOf(t, tt, "otelcol_exporter_tempo_refused_spans", attribute.String("reason", "tenant_limit")))
+	assert.Equal(t, int64(2), activeTenants(t, tt))
+
+	// Once the others are idle and shut down, the third tenant fits.
+	require.Eventually(t, func() bool { return activeTenants(t, tt) == 0 }, waitFor, 10*time.Millisecond)
+	require.NoError(t, exp.ConsumeTraces(ctx, failed.Data()))
+	want := expected(expected(nil, "s", 1, "proj_a", "proj_b"), "s", 3, "proj_c", "proj_a")
+	b.waitFor(t, want)
+}
+
+// TestIdleShutdownWaitsForAnEmptyQueue: a tenant whose backend refuses its
+// spans keeps its exporter (and queue) past idle_timeout; once the queue
+// drained, the exporter is shut down.
+func TestIdleShutdownWaitsForAnEmptyQueue(t *testing.T) {
+	b := newTempoBackend(t)
+	b.status.Store(http.StatusServiceUnavailable)
+	cfg := testConfig(b)
+	cfg.Tenant.IdleTimeout = 100 * time.Millisecond
+	tt := componenttest.NewTelemetry()
+	exp := startExporter(t, cfg, tt, componenttest.NewNopHost())
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("s", 2, "proj_a")))
+	time.Sleep(5 * cfg.Tenant.IdleTimeout)
+	assert.Equal(t, int64(1), activeTenants(t, tt), "not shut down with spans in its queue")
+	assert.Equal(t, int64(1), sumOf(t, tt, "otelcol_exporter_queue_size", attribute.String("exporter", "otlp_http/tempo/proj_a")))
+
+	b.status.Store(http.StatusOK)
+	require.Eventually(t, func() bool { return activeTenants(t, tt) == 0 }, waitFor, 10*time.Millisecond)
+	assert.Equal(t, expected(nil, "s", 2, "proj_a"), b.received())
+	assert.Equal(t, int64(1), sumOf(t, tt, "otelcol_exporter_tempo_tenants_shut_down"))
+
+	// The tenant comes back with its next data.
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("t", 1, "proj_a")))
+	require.Eventually(t, func() bool { return b.spanCount() == 3 }, waitFor, 10*time.Millisecond)
+	assert.Equal(t, int64(2), sumOf(t, tt, "otelcol_exporter_tempo_tenants_created"))
+}
+
+// TestWithoutQueue: with sending_queue disabled the tenant exporter sends
+// within ConsumeTraces, and backend errors reach the caller.
+func TestWithoutQueue(t *testing.T) {
+	b := newTempoBackend(t)
+	cfg := testConfig(b)
+	cfg.OTLPHTTP.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.OTLPHTTP.RetryConfig.Enabled = false
+	cfg.Tenant.IdleTimeout = 50 * time.Millisecond
+	tt := componenttest.NewTelemetry()
+	exp := startExporter(t, cfg, tt, componenttest.NewNopHost())
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("s", 1, "proj_a")))
+	assert.Equal(t, 1, b.spanCount(), "sent before ConsumeTraces returned")
+
+	b.status.Store(http.StatusBadRequest)
+	err := exp.ConsumeTraces(context.Background(), traces("t", 1, "proj_a", "proj_b"))
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err))
+	assert.ErrorContains(t, err, "tenant proj_a:")
+	assert.ErrorContains(t, err, "tenant proj_b:")
+
+	require.Eventually(t, func() bool { return activeTenants(t, tt) == 0 }, waitFor, 10*time.Millisecond,
+		"without a queue, idle tenants are shut down")
+}
+
+// TestConcurrentTenantsChurn sends from many goroutines to tenants that are
+// shut down for idleness and created again meanwhile: every span arrives
+// once, under its tenant. Between the two rounds every tenant is retired, so
+// the second round creates them all again.
+func TestConcurrentTenantsChurn(t *testing.T) {
+	b := newTempoBackend(t)
+	cfg := testConfig(b)
+	cfg.Tenant.IdleTimeout = time.Millisecond
+	cfg.Tenant.MaxTenants = 1000
+	tt := componenttest.NewTelemetry()
+	exp := startExporter(t, cfg, tt, componenttest.NewNopHost())
+
+	want := map[string]map[string]int{}
+	var mu sync.Mutex
+	for round := range 2 {
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for i := range 25 {
+					prefix := fmt.Sprintf("r%dg%di%d_", round, g, i)
+					projects := []string{fmt.Sprintf("proj_%d", (7*g+i)%20), fmt.Sprintf("proj_%d", i%20)}
+					assert.NoError(t, exp.ConsumeTraces(context.Background(), traces(prefix, 2, projects...)))
+					mu.Lock()
+					expected(want, prefix, 2, projects...)
+					mu.Unlock()
+					time.Sleep(time.Duration(i%3) * time.Millisecond) // gaps in which the sweeper may retire tenants
+				}
+			})
+		}
+		wg.Wait()
+		require.Eventually(t, func() bool { return activeTenants(t, tt) == 0 }, waitFor, time.Millisecond)
+	}
+	b.waitFor(t, want)
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.GreaterOrEqual(t, sumOf(t, tt, "otelcol_exporter_tempo_tenants_created"), int64(2*len(want)), "tenants were retired and created again")
+	assert.Equal(t, sumOf(t, tt, "otelcol_exporter_tempo_tenants_created"), sumOf(t, tt, "otelcol_exporter_tempo_tenants_shut_down"))
+}
+
+func TestConsumeAfterShutdown(t *testing.T) {
+	b := newTempoBackend(t)
+	exp := startExporter(t, testConfig(b), componenttest.NewTelemetry(), componenttest.NewNopHost())
+	require.NoError(t, exp.Shutdown(context.Background()))
+	err := exp.ConsumeTraces(context.Background(), traces("s", 1, "proj_a"))
+	assert.ErrorIs(t, err, errStopped)
+	require.NoError(t, exp.Shutdown(context.Background()), "a second shutdown is harmless")
+}
+
+func TestStartNeedsTheStorageExtension(t *testing.T) {
+	cfg := testConfig(newTempoBackend(t))
+	id := component.MustNewID("file_storage")
+	cfg.OTLPHTTP.QueueConfig.Get().StorageID = &id
+	exp, err := NewFactory().CreateTraces(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	err = exp.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, `storage extension "file_storage" not found`)
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+func TestTenantExporterID(t *testing.T) {
+	otlpHTTP := component.MustNewType("otlp_http")
+	assert.Equal(t, "otlp_http/tempo/proj_a", tenantExporterID(otlpHTTP, component.MustNewID("tempo"), "proj_a").String())
+	a := tenantExporterID(otlpHTTP, component.MustNewIDWithName("tempo", "a/b"), "c")
+	b := tenantExporterID(otlpHTTP, component.MustNewIDWithName("tempo", "a"), "b_c")
+	assert.NotEqual(t, a, b)
+}
+
+// TestUnknownQueueSizeKeepsTenants: should a tenant exporter stop reporting
+// its queue size, idle tenants are kept (their queue may hold data) and a
+// warning says why.
+func TestUnknownQueueSizeKeepsTenants(t *testing.T) {
+	noGauge := exporter.NewFactory(component.MustNewType("otlp_http"),
+		func() component.Config { return &otlphttpexporter.Config{} },
+		exporter.WithTraces(func(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+			return exporterhelper.NewTraces(ctx, set, cfg, func(context.Context, ptrace.Traces) error { return nil })
+		}, component.StabilityLevelAlpha))
+	core, logs := observer.New(zap.WarnLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	cfg := testConfig(newTempoBackend(t))
+	cfg.Tenant.IdleTimeout = 10 * time.Millisecond
+	exp, err := newExporter(cfg, set, noGauge)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+
+	require.NoError(t, exp.ConsumeTraces(context.Background(), traces("s", 1, "proj_a")))
+	require.Eventually(t, func() bool {
+		return logs.FilterMessage("Cannot read the sending queue size of tenant exporters; idle tenants are kept running").Len() == 1
+	}, waitFor, 10*time.Millisecond)
+	exp.mu.Lock()
+	defer exp.mu.Unlock()
+	assert.Len(t, exp.tenants, 1)
 }

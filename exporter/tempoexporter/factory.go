@@ -8,13 +8,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/config/configcompression"
-	"go.opentelemetry.io/collector/config/confighttp"
-	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/config/configretry"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 
 	"github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter/internal/metadata"
 )
@@ -26,8 +21,8 @@ const (
 	// defaultTenantHeader is the header Tempo (and Mimir, Loki) read the
 	// tenant from when multitenancy is enabled.
 	defaultTenantHeader = "X-Scope-OrgID"
-	// defaultMaxAttributeLength is Tempo's default max_attribute_bytes.
-	defaultMaxAttributeLength = 2048
+	defaultIdleTimeout  = 5 * time.Minute
+	defaultMaxTenants   = 100
 )
 
 // NewFactory creates the factory of the tempo exporter.
@@ -39,49 +34,20 @@ func NewFactory() exporter.Factory {
 	)
 }
 
+// createDefaultConfig is otlp_http's default configuration with the tenant
+// defaults.
 func createDefaultConfig() component.Config {
-	client := confighttp.NewDefaultClientConfig()
-	client.Timeout = 30 * time.Second
-	client.Compression = configcompression.TypeGzip
-	// Responses are tiny; only requests need a large buffer.
-	client.WriteBufferSize = 512 * 1024
-
-	// Batching in the queue merges small pushes before they are split by
-	// tenant, so each tenant gets fewer, larger requests.
-	queue := exporterhelper.NewDefaultQueueConfig()
-	queue.Batch = configoptional.Some(exporterhelper.NewDefaultBatchConfig())
-
 	return &Config{
-		ClientConfig: client,
-		QueueConfig:  configoptional.Some(queue),
-		RetryConfig:  configretry.NewDefaultBackOffConfig(),
+		OTLPHTTP: *otlphttpexporter.NewFactory().CreateDefaultConfig().(*otlphttpexporter.Config),
 		Tenant: TenantConfig{
-			Enabled:           true,
 			ResourceAttribute: defaultTenantAttribute,
 			Header:            defaultTenantHeader,
+			IdleTimeout:       defaultIdleTimeout,
+			MaxTenants:        defaultMaxTenants,
 		},
-		MaxAttributeLength: defaultMaxAttributeLength,
 	}
 }
 
-func createTraces(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
-	oCfg := cfg.(*Config)
-	exp, err := newExporter(oCfg, set)
-	if err != nil {
-		return nil, err
-	}
-	return exporterhelper.NewTraces(ctx, set, cfg,
-		exp.pushTraces,
-		exporterhelper.WithStart(exp.start),
-		exporterhelper.WithShutdown(exp.shutdown),
-		// pushTraces never writes to the data it receives: splitting and
-		// truncation work on copies (see pushTraces), so no clone is needed
-		// in a fanout and the queued request stays intact for retries.
-		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-		// Disabled, as in otlp_http: the `timeout` of the HTTP client bounds
-		// each request, i.e. each tenant of a push, rather than the push.
-		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
-		exporterhelper.WithRetry(oCfg.RetryConfig),
-		exporterhelper.WithQueue(oCfg.QueueConfig),
-	)
+func createTraces(_ context.Context, set exporter.Settings, cfg component.Config) (exporter.Traces, error) {
+	return newExporter(cfg.(*Config), set, otlphttpexporter.NewFactory())
 }

@@ -23,12 +23,13 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                             metric.Meter
-	mu                                sync.Mutex
-	registrations                     []metric.Registration
-	ExporterTempoAttributesTruncated  metric.Int64Counter
-	ExporterTempoRequests             metric.Int64Counter
-	ExporterTempoSpansDroppedNoTenant metric.Int64Counter
+	meter                        metric.Meter
+	mu                           sync.Mutex
+	registrations                []metric.Registration
+	ExporterTempoRefusedSpans    metric.Int64Counter
+	ExporterTempoTenants         metric.Int64UpDownCounter
+	ExporterTempoTenantsCreated  metric.Int64Counter
+	ExporterTempoTenantsShutDown metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -60,22 +61,28 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
-	builder.ExporterTempoAttributesTruncated, err = builder.meter.Int64Counter(
-		"otelcol_exporter_tempo_attributes_truncated",
-		metric.WithDescription("String attribute values cut to max_attribute_length. [Development]"),
-		metric.WithUnit("{attributes}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterTempoRequests, err = builder.meter.Int64Counter(
-		"otelcol_exporter_tempo_requests",
-		metric.WithDescription("Export requests sent (one per tenant and push), by outcome. [Development]"),
-		metric.WithUnit("{requests}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterTempoSpansDroppedNoTenant, err = builder.meter.Int64Counter(
-		"otelcol_exporter_tempo_spans_dropped_no_tenant",
-		metric.WithDescription("Spans dropped because their resource has no valid tenant and no default tenant is configured. [Development]"),
+	builder.ExporterTempoRefusedSpans, err = builder.meter.Int64Counter(
+		"otelcol_exporter_tempo_refused_spans",
+		metric.WithDescription("Spans refused, by reason - no valid tenant attribute and no tenant.default (no_tenant), or a new tenant beyond tenant.max_tenants (tenant_limit). [Development]"),
 		metric.WithUnit("{spans}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterTempoTenants, err = builder.meter.Int64UpDownCounter(
+		"otelcol_exporter_tempo_tenants",
+		metric.WithDescription("Tenants with a running otlp_http exporter. [Development]"),
+		metric.WithUnit("{tenants}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterTempoTenantsCreated, err = builder.meter.Int64Counter(
+		"otelcol_exporter_tempo_tenants_created",
+		metric.WithDescription("Tenant exporters created, for new tenants and, at start, for tenants whose persistent queue may hold data. [Development]"),
+		metric.WithUnit("{tenants}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterTempoTenantsShutDown, err = builder.meter.Int64Counter(
+		"otelcol_exporter_tempo_tenants_shut_down",
+		metric.WithDescription("Tenant exporters shut down, when idle with an empty queue or when the collector stops. [Development]"),
+		metric.WithUnit("{tenants}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

@@ -19,16 +19,20 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
-	tb.ExporterTempoAttributesTruncated.Add(context.Background(), 1)
-	tb.ExporterTempoRequests.Add(context.Background(), 1)
-	tb.ExporterTempoSpansDroppedNoTenant.Add(context.Background(), 1)
-	AssertEqualExporterTempoAttributesTruncated(t, testTel,
+	tb.ExporterTempoRefusedSpans.Add(context.Background(), 1)
+	tb.ExporterTempoTenants.Add(context.Background(), 1)
+	tb.ExporterTempoTenantsCreated.Add(context.Background(), 1)
+	tb.ExporterTempoTenantsShutDown.Add(context.Background(), 1)
+	AssertEqualExporterTempoRefusedSpans(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterTempoRequests(t, testTel,
+	AssertEqualExporterTempoTenants(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterTempoSpansDroppedNoTenant(t, testTel,
+	AssertEqualExporterTempoTenantsCreated(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterTempoTenantsShutDown(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
