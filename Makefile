@@ -92,6 +92,7 @@ generate: generate-metadata generate-distribution ## Regenerate mdatagen code an
 
 generate-metadata:
 	cd receiver/promptetheusreceiver && $(DEVTOOLS) mdatagen metadata.yaml
+	cd connector/agentmetricsconnector && $(DEVTOOLS) mdatagen metadata.yaml
 
 generate-distribution:
 	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules
