@@ -115,6 +115,7 @@ generate-metadata:
 	cd processor/promptetheusprocessor && $(DEVTOOLS) mdatagen metadata.yaml
 	cd exporter/tempoexporter && $(DEVTOOLS) mdatagen metadata.yaml
 	cd extension/agentrulesextension && $(DEVTOOLS) mdatagen metadata.yaml
+	cd connector/agentmetricsconnector && $(DEVTOOLS) mdatagen metadata.yaml
 
 generate-distribution:
 	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules

@@ -15,6 +15,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"regexp"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"testing"
 
+	promql "github.com/prometheus/prometheus/promql/parser"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
@@ -38,6 +40,9 @@ const (
 	datasourcesFile = "grafana/provisioning/datasources/tempo.yaml"
 	providersFile   = "grafana/provisioning/dashboards/dashboards.yaml"
 	dashboardFile   = "grafana/dashboards/promptetheus-agents.json"
+	prometheusFile  = "prometheus/prometheus.yml"
+	rulesGlob       = "prometheus/rules/*.yml"
+	ruleTestsGlob   = "prometheus/tests/*.yml"
 )
 
 // semconvDerived gives the values of the conventions constants defined as
@@ -227,8 +232,12 @@ var (
 	promGrouping    = regexp.MustCompile(`\b(?:by|without)\s*\(([^)]*)\)`)
 	promLegend      = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}`)
 	promLabelValues = regexp.MustCompile(`label_values\(\s*(?:[^,()]+,\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*\)`)
-	promMetricName  = regexp.MustCompile(`\btraces_[a-z_]+\b`)
 	labelSanitizer  = regexp.MustCompile(`[^A-Za-z0-9_]`)
+
+	promLabelValuesQuery = regexp.MustCompile(`^label_values\(\s*(?:([^,()]+?)\s*,\s*)?([A-Za-z_][A-Za-z0-9_]*)\s*\)$`)
+	grafanaRange         = regexp.MustCompile(`\[\$\{?__\w+\}?\]`)
+	grafanaVar           = regexp.MustCompile(`\$\{?(\w+)(?::\w+)?\}?`)
+	promqlParser         = promql.NewParser(promql.Options{})
 )
 
 // spanMetricsMetrics are the series of Tempo's span-metrics processor.
@@ -244,11 +253,14 @@ type checker struct {
 	// attribute it comes from ("" for labels that are no attribute: le,
 	// tenant, span_name, ...).
 	labels map[string]string
+	// series are the Prometheus series the collector exposes, with their
+	// label names.
+	series map[string]map[string]bool
 }
 
 func newChecker(t testing.TB, e *emitted, tempo map[string]any) *checker {
 	t.Helper()
-	c := &checker{emitted: e, labels: map[string]string{"le": ""}}
+	c := &checker{emitted: e, labels: map[string]string{"le": ""}, series: loadCollectorSeries(t)}
 	gen := get(tempo, "metrics_generator")
 	if l := str(get(gen, "registry", "inject_tenant_id_as")); l != "" {
 		c.labels[l] = ""
@@ -355,20 +367,110 @@ func promLabels(expr string) []string {
 	return out
 }
 
-func (c *checker) promQL(expr string) []error {
-	var errs []error
-	for _, l := range promLabels(expr) {
+// label checks that a series carries a label: a span-metrics dimension of
+// tempo.yaml from an attribute we emit, or a label of a series the
+// collector exposes.
+func (c *checker) label(metric, l string) error {
+	if slices.Contains(spanMetricsMetrics, metric) {
 		attr, ok := c.labels[l]
 		switch {
 		case !ok:
-			errs = append(errs, fmt.Errorf("label %s: no span-metrics dimension of tempo.yaml yields it", l))
+			return fmt.Errorf("label %s: no span-metrics dimension of tempo.yaml yields it", l)
 		case attr != "" && !c.emitted.has(attr):
-			errs = append(errs, fmt.Errorf("label %s: attribute %s is not one we emit", l, attr))
+			return fmt.Errorf("label %s: attribute %s is not one we emit", l, attr)
+		}
+		return nil
+	}
+	labels, ok := c.series[metric]
+	if !ok {
+		return fmt.Errorf("metric %s: neither a span-metrics series nor one the collector exposes", metric)
+	}
+	if !labels[l] {
+		return fmt.Errorf("label %s: %s has no such label", l, metric)
+	}
+	return nil
+}
+
+// grafanaVars replaces Grafana's variables by values PromQL parses.
+func grafanaVars(expr string) string {
+	expr = grafanaRange.ReplaceAllString(expr, "[5m]")
+	return grafanaVar.ReplaceAllString(expr, "$1")
+}
+
+// promMetrics lists the metrics a PromQL expression selects.
+func promMetrics(expr string) ([]string, error) {
+	var names []string
+	ast, err := promqlParser.ParseExpr(grafanaVars(expr))
+	if err != nil {
+		return nil, err
+	}
+	promql.Inspect(ast, func(node promql.Node, _ []promql.Node) error {
+		if vs, ok := node.(*promql.VectorSelector); ok {
+			names = append(names, vs.Name)
+		}
+		return nil
+	})
+	return names, nil
+}
+
+// promQL checks a PromQL expression (optionally followed by a legend with
+// {{label}} references) or a label_values() variable query: every metric
+// is one we expose, every label one of its labels.
+func (c *checker) promQL(expr string) []error {
+	var errs []error
+	var used []string // labels the result must carry: grouping, legend
+	for _, m := range promLegend.FindAllStringSubmatch(expr, -1) {
+		used = append(used, m[1])
+	}
+	expr = strings.TrimSpace(promLegend.ReplaceAllString(expr, " "))
+	if m := promLabelValuesQuery.FindStringSubmatch(expr); m != nil {
+		expr, used = m[1], append(used, m[2])
+		if expr == "" {
+			return []error{fmt.Errorf("label_values(%s) without a metric", m[2])}
 		}
 	}
-	for _, m := range promMetricName.FindAllString(expr, -1) {
-		if !slices.Contains(spanMetricsMetrics, m) {
-			errs = append(errs, fmt.Errorf("metric %s: not a span-metrics series", m))
+	ast, err := promqlParser.ParseExpr(grafanaVars(expr))
+	if err != nil {
+		return []error{fmt.Errorf("not PromQL: %w", err)}
+	}
+	var metrics []string
+	promql.Inspect(ast, func(node promql.Node, _ []promql.Node) error {
+		switch n := node.(type) {
+		case *promql.VectorSelector:
+			metrics = append(metrics, n.Name)
+			if n.Name == "" {
+				errs = append(errs, fmt.Errorf("selector %s names no metric", n))
+			}
+			for _, m := range n.LabelMatchers {
+				if m.Name == "__name__" {
+					continue
+				}
+				if err := c.label(n.Name, m.Name); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		case *promql.AggregateExpr:
+			used = append(used, n.Grouping...)
+		case *promql.BinaryExpr:
+			if n.VectorMatching != nil {
+				used = append(used, n.VectorMatching.MatchingLabels...)
+				used = append(used, n.VectorMatching.Include...)
+			}
+		}
+		return nil
+	})
+	for _, m := range slices.Compact(slices.Sorted(slices.Values(metrics))) {
+		if err := c.label(m, "le"); err != nil && strings.HasPrefix(err.Error(), "metric ") {
+			errs = append(errs, err)
+		}
+	}
+	for _, l := range used {
+		carried := false
+		for _, m := range metrics {
+			carried = carried || c.label(m, l) == nil
+		}
+		if !carried {
+			errs = append(errs, fmt.Errorf("label %s: none of %v carries it", l, metrics))
 		}
 	}
 	return errs
@@ -425,7 +527,8 @@ func (c *checker) dashboard(d map[string]any) []error {
 				if q == "" {
 					errs = append(errs, fmt.Errorf("panel %q: empty PromQL query", title))
 				}
-				found = c.promQL(q + " " + str(get(tg, "legendFormat")))
+				// The legend's {{label}} references, without its text.
+				found = c.promQL(q + " " + strings.Join(promLegend.FindAllString(str(get(tg, "legendFormat")), -1), " "))
 			default:
 				errs = append(errs, fmt.Errorf("panel %q: unknown data source %v", title, ds))
 			}
@@ -446,6 +549,80 @@ func allPanels(d any) []any {
 	return out
 }
 
+// ---- series the collector exposes ----
+
+// connectorSeriesFile lists the Prometheus series of the agent_metrics
+// connector as contrib's prometheus exporter writes them, with their label
+// names; the connector's TestPrometheusNames runs the exporter and pins it.
+const connectorSeriesFile = "../connector/agentmetricsconnector/testdata/prometheus_series.txt"
+
+// scrapeLabels are added by Prometheus to every series it scrapes.
+var scrapeLabels = []string{"job", "instance"}
+
+// loadCollectorSeries returns every Prometheus series the collector exposes
+// with its label names: the agent_metrics connector's, and the telemetry of
+// our components from their generated documentation.md.
+func loadCollectorSeries(t testing.TB) map[string]map[string]bool {
+	t.Helper()
+	series := map[string]map[string]bool{}
+	b, err := os.ReadFile(connectorSeriesFile)
+	require.NoError(t, err)
+	for line := range strings.SplitSeq(strings.TrimSpace(string(b)), "\n") {
+		name, labels, _ := strings.Cut(line, " ")
+		series[name] = map[string]bool{}
+		for l := range strings.SplitSeq(labels, ",") {
+			series[name][l] = true
+		}
+	}
+	docs, err := filepath.Glob("../*/*/documentation.md")
+	require.NoError(t, err)
+	require.NotEmpty(t, docs)
+	for _, doc := range docs {
+		telemetrySeries(t, doc, series)
+	}
+	for _, labels := range series {
+		for _, l := range scrapeLabels {
+			labels[l] = true
+		}
+	}
+	return series
+}
+
+// telemetrySeries reads the metrics of an mdatagen documentation.md. The
+// collector's Prometheus endpoint adds no unit or _total suffix: a counter
+// is exposed under its own name.
+func telemetrySeries(t testing.TB, doc string, series map[string]map[string]bool) {
+	t.Helper()
+	b, err := os.ReadFile(doc)
+	require.NoError(t, err)
+	var names []string
+	var labels map[string]bool
+	inAttributes := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(line, "### "):
+			labels, names, inAttributes = map[string]bool{}, nil, false
+			name := strings.TrimPrefix(line, "### ")
+			names = []string{name}
+			series[name] = labels
+		case labels == nil:
+		case strings.HasPrefix(line, "#### Attributes"):
+			inAttributes = true
+		case strings.HasPrefix(line, "| ") && !strings.HasPrefix(line, "| Name") && !strings.HasPrefix(line, "| Unit"):
+			cells := strings.Split(line, "|")
+			if inAttributes {
+				labels[strings.TrimSpace(cells[1])] = true
+			} else if strings.TrimSpace(cells[2]) == "Histogram" {
+				delete(series, names[0])
+				for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+					series[names[0]+suffix] = labels
+				}
+				labels["le"] = true
+			}
+		}
+	}
+}
+
 // ---- tests of the files ----
 
 func TestFilesParse(t *testing.T) {
@@ -460,7 +637,7 @@ func TestFilesParse(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
-	for _, want := range []string{collectorFile, tempoFile, composeFile, "prometheus.yml", datasourcesFile, providersFile} {
+	for _, want := range []string{collectorFile, tempoFile, composeFile, prometheusFile, datasourcesFile, providersFile} {
 		assert.Contains(t, yamlFiles, filepath.FromSlash(want))
 	}
 	for _, f := range yamlFiles {
@@ -514,6 +691,15 @@ func TestGrafanaProvisioning(t *testing.T) {
 	assert.Equal(t, "./"+path.Dir(datasourcesFile), mounts["/etc/grafana/provisioning/datasources"])
 	assert.Equal(t, "./"+path.Dir(providersFile), mounts["/etc/grafana/provisioning/dashboards"])
 	assert.Contains(t, list(get(compose, "services", "prometheus", "command")), "--web.enable-remote-write-receiver")
+	promMounts := map[string]string{}
+	for _, v := range list(get(compose, "services", "prometheus", "volumes")) {
+		parts := strings.Split(str(v), ":")
+		if len(parts) >= 2 {
+			promMounts[path.Clean(parts[1])] = parts[0]
+		}
+	}
+	assert.Equal(t, "./"+prometheusFile, promMounts["/etc/prometheus/prometheus.yml"])
+	assert.Equal(t, "./"+path.Dir(rulesGlob), promMounts["/etc/prometheus/rules"])
 	assert.Equal(t, "..", get(compose, "services", "collector", "build", "context"))
 	assert.FileExists(t, filepath.Join("..", str(get(compose, "services", "collector", "build", "dockerfile"))))
 }
@@ -552,6 +738,9 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{
 		"Runs per agent", "Goal pass rate", "Goal verdicts (pass rate over time)", "Failing runs",
 		"Input tokens by model", "Output tokens by model", "LLM latency p50 / p95 by model", "Findings by rule",
+		"Run pass rate", "Runs by outcome", "Goal pass rate by agent", "LLM spend", "Spend per hour by agent",
+		"Findings per hour by rule and severity", "Tokens per second by model", "LLM call duration p50 / p95 by model",
+		"Run duration p50 / p95 by agent", "Runs finalised per hour, by what finalised them",
 	} {
 		assert.Contains(t, titles, want)
 	}
@@ -693,7 +882,11 @@ func TestCollectorConfig(t *testing.T) {
 	traces := pipelines["traces"]
 	assert.Equal(t, []any{"promptetheus", "otlp"}, get(traces, "receivers"))
 	assert.Equal(t, []any{"memory_limiter", "promptetheus"}, get(traces, "processors"), "memory_limiter first, then the promptetheus processor")
-	assert.Equal(t, []any{"tempo"}, get(traces, "exporters"))
+	assert.Equal(t, []any{"tempo", "agent_metrics"}, get(traces, "exporters"), "the connector measures the judged traces")
+	require.Contains(t, pipelines, "metrics/agents")
+	assert.Equal(t, []any{"agent_metrics"}, get(pipelines["metrics/agents"], "receivers"))
+	assert.Equal(t, []any{"prometheus"}, get(pipelines["metrics/agents"], "exporters"))
+	assert.NotNil(t, get(cfg, "connectors", "agent_metrics", "aggregation_cardinality_limit"), "a cardinality limit fitted to production")
 
 	assert.Equal(t, true, get(cfg, "extensions", "file_storage", "fsync"))
 	assert.Equal(t, true, get(cfg, "extensions", "file_storage", "create_directory"))
@@ -720,6 +913,139 @@ func TestCollectorConfig(t *testing.T) {
 	assert.Equal(t, "file_storage", get(exp, "sending_queue", "storage"), "persistent sending queue")
 	assert.NotNil(t, get(exp, "sending_queue", "batch"), "batching happens in the persistent queue")
 	assert.Equal(t, conventions.AttrProjectID, get(exp, "tenant", "resource_attribute"))
+}
+
+// TestPrometheusConfig: Prometheus scrapes the collector's agent metrics
+// and telemetry on the ports collector.yaml serves them, and loads the rules
+// where compose mounts them.
+func TestPrometheusConfig(t *testing.T) {
+	prom := loadYAML(t, prometheusFile)
+	cfg := loadYAML(t, collectorFile)
+	targets := map[string]bool{}
+	for _, job := range list(get(prom, "scrape_configs")) {
+		for _, sc := range list(get(job, "static_configs")) {
+			for _, tg := range list(get(sc, "targets")) {
+				targets[str(tg)] = true
+			}
+		}
+	}
+	_, metricsPort, _ := strings.Cut(str(get(cfg, "exporters", "prometheus", "endpoint")), ":")
+	assert.True(t, targets["collector:"+metricsPort], "Prometheus scrapes the agent metrics on :%s", metricsPort)
+	telemetryPort := fmt.Sprint(get(list(get(cfg, "service", "telemetry", "metrics", "readers"))[0], "pull", "exporter", "prometheus", "port"))
+	assert.True(t, targets["collector:"+telemetryPort], "Prometheus scrapes the collector's telemetry on :%s", telemetryPort)
+	assert.Equal(t, []any{"/etc/prometheus/rules/*.yml"}, get(prom, "rule_files"))
+}
+
+// TestAlertRules checks every alert rule's query like the dashboard's: each
+// metric is one the collector exposes, each label one it carries, and the
+// labels the annotations print come out of the query.
+func TestAlertRules(t *testing.T) {
+	c := newChecker(t, loadEmitted(t), loadYAML(t, tempoFile))
+	files, err := filepath.Glob(rulesGlob)
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	templateLabel := regexp.MustCompile(`\$labels\.([A-Za-z_][A-Za-z0-9_]*)`)
+	alerts := map[string]bool{}
+	for _, f := range files {
+		for _, g := range list(get(loadYAML(t, f), "groups")) {
+			for _, r := range list(get(g, "rules")) {
+				name, expr := str(get(r, "alert")), str(get(r, "expr"))
+				alerts[name] = true
+				for _, err := range c.promQL(expr) {
+					t.Errorf("%s: %v", name, err)
+				}
+				var printed []string
+				for _, text := range asMap(get(r, "annotations")) {
+					for _, m := range templateLabel.FindAllStringSubmatch(str(text), -1) {
+						printed = append(printed, "{{"+m[1]+"}}")
+					}
+				}
+				if len(printed) > 0 {
+					for _, err := range c.promQL(expr + " " + strings.Join(printed, " ")) {
+						t.Errorf("%s annotations: %v", name, err)
+					}
+				}
+				assert.NotEmpty(t, get(r, "labels", "severity"), "%s has a severity", name)
+			}
+		}
+	}
+	for _, want := range []string{"AgentGoalPassRateLow", "AgentLooping", "AgentSpendHigh", "ProjectSpendHigh", "AgentRunsEndingByIdleTimeout", "AgentMetricsOverflow"} {
+		assert.True(t, alerts[want], want)
+	}
+}
+
+// TestPromtool runs Prometheus' own checks on the rules and their unit
+// tests (prometheus/tests): promtool comes with Debian's prometheus
+// package, which .ci/run installs.
+func TestPromtool(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	require.NoError(t, err, "promtool not found: install Debian's prometheus package (apt-get install prometheus), as .ci/run does")
+	rules, err := filepath.Glob(rulesGlob)
+	require.NoError(t, err)
+	tests, err := filepath.Glob(ruleTestsGlob)
+	require.NoError(t, err)
+	require.NotEmpty(t, tests)
+	// The config names the rules by their path in the container.
+	b, err := os.ReadFile(prometheusFile)
+	require.NoError(t, err)
+	rulesDir, err := filepath.Abs(filepath.Dir(rulesGlob))
+	require.NoError(t, err)
+	config := filepath.Join(t.TempDir(), "prometheus.yml")
+	require.NoError(t, os.WriteFile(config, []byte(strings.ReplaceAll(string(b), "/etc/prometheus/rules", rulesDir)), 0o600))
+
+	for _, args := range [][]string{
+		append([]string{"check", "rules"}, rules...),
+		append([]string{"test", "rules"}, tests...),
+		{"check", "config", config},
+	} {
+		out, err := exec.Command(promtool, args...).CombinedOutput()
+		assert.NoError(t, err, "promtool %s:\n%s", strings.Join(args, " "), out)
+	}
+}
+
+// TestDashboardMetrics is the guard for metrics: every metric a panel
+// queries is one the collector exposes (or Tempo's span metrics), with the
+// labels it carries.
+func TestDashboardMetrics(t *testing.T) {
+	c := newChecker(t, loadEmitted(t), loadYAML(t, tempoFile))
+	var queried []string
+	for _, p := range allPanels(loadDashboard(t)) {
+		for _, tg := range list(get(p, "targets")) {
+			if expr := str(get(tg, "expr")); expr != "" {
+				names, err := promMetrics(expr)
+				require.NoError(t, err, expr)
+				queried = append(queried, names...)
+			}
+		}
+	}
+	for _, want := range []string{
+		"promptetheus_agent_runs_total", "promptetheus_agent_findings_total", "promptetheus_agent_cost_USD_total",
+		"promptetheus_agent_run_duration_seconds_bucket", "gen_ai_client_token_usage_sum",
+		"gen_ai_client_operation_duration_seconds_bucket", "otelcol_receiver_promptetheus_traces_finalized",
+	} {
+		assert.Contains(t, queried, want, "the dashboard shows the agent metrics")
+	}
+
+	for _, q := range []string{
+		`sum(rate(promptetheus_agent_run_total[5m]))`,                                   // misspelt
+		`sum(rate(promptetheus_agent_runs[5m]))`,                                        // without _total
+		`sum(rate(promptetheus_agent_cost_usd_total[5m]))`,                              // the unit is USD
+		`sum(promptetheus_agent_runs_total{gen_ai_request_model="gpt-5"})`,              // a label of another metric
+		`sum by (gen_ai_agent_name) (rate(gen_ai_client_token_usage_sum[5m]))`,          // no agent on the GenAI metrics
+		`sum(otelcol_receiver_promptetheus_traces_finalized_total)`,                     // the collector adds no _total
+		`histogram_quantile(0.9, rate(gen_ai_client_operation_duration_bucket[5m]))`,    // unit suffix missing
+		`sum(rate(promptetheus_agent_findings_total[5m])) {{promptetheus_run_outcome}}`, // legend label not in the result
+	} {
+		assert.NotEmpty(t, c.promQL(q), q)
+	}
+	for _, q := range []string{
+		`sum by (promptetheus_run_outcome) (rate(promptetheus_agent_runs_total{promptetheus_project_id=~"$project", job="x"}[$__rate_interval]))`,
+		`histogram_quantile(0.95, sum by (le, gen_ai_request_model, server_address) (rate(gen_ai_client_operation_duration_seconds_bucket[5m])))`,
+		`sum by (finalized_by) (increase(otelcol_receiver_promptetheus_traces_finalized[1h])) {{finalized_by}}`,
+		`label_values(promptetheus_agent_runs_total, gen_ai_agent_name)`,
+	} {
+		assert.Empty(t, c.promQL(q), q)
+	}
 }
 
 // ---- helpers ----

@@ -389,6 +389,10 @@ type collectorOptions struct {
 	pipelineReceivers []string
 	// pprof, when set, serves the pprof extension on this address.
 	pprof string
+	// agentMetrics, when set, adds the agent_metrics connector to the traces
+	// pipeline (flushing every second) and serves its metrics with the
+	// prometheus exporter on this address.
+	agentMetrics string
 }
 
 func startCollector(t testing.TB, opts collectorOptions) *collector {
@@ -423,6 +427,13 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 		fmt.Fprintf(&exporterYAML, "  %s:\n%s\n", name, indent(body, "    "))
 		names = append(names, name)
 	}
+	var connectorYAML, promExporterYAML, metricsPipelineYAML string
+	if opts.agentMetrics != "" {
+		connectorYAML = "connectors:\n  agent_metrics:\n    metrics_flush_interval: 1s\n"
+		promExporterYAML = "  prometheus:\n    endpoint: " + opts.agentMetrics + "\n"
+		metricsPipelineYAML = "    metrics/agents:\n      receivers: [agent_metrics]\n      exporters: [prometheus]\n"
+		names = append(names, "agent_metrics")
+	}
 	processors := "[" + strings.Join(opts.processors, ", ") + "]"
 	cfg := fmt.Sprintf(`
 extensions:
@@ -455,8 +466,10 @@ processors:
     limit_percentage: 80
     spike_limit_percentage: 20
 %[4]s
+%[14]s
 exporters:
 %[5]s
+%[15]s
 service:
   extensions: %[13]s
   telemetry:
@@ -474,9 +487,10 @@ service:
       receivers: [%[11]s]
       processors: %[7]s
       exporters: [%[8]s]
+%[16]s
 `, opts.dataDir, c.api, indent(opts.receiverExtra, "    "), indent(opts.processorYAML, "  "), exporterYAML.String(),
 		portOf(c.metrics), processors, strings.Join(names, ", "), storage, indent(opts.extraReceivers, "  "),
-		strings.Join(opts.pipelineReceivers, ", "), pprofYAML, extensions)
+		strings.Join(opts.pipelineReceivers, ", "), pprofYAML, extensions, connectorYAML, promExporterYAML, metricsPipelineYAML)
 	c.config = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
 	c.restart(t)

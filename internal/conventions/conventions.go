@@ -178,3 +178,36 @@ const (
 	ErrorTypeSessionFailed = "session_failed"
 	ErrorTypeToolError     = "tool_error"
 )
+
+// ---------------------------------------------------------------------------
+// Metrics of the agent_metrics connector and the attributes of their data
+// points that no span carries. Kept apart from the span attributes above (no
+// Attr prefix): the deploy test reads Attr* constants as span attributes.
+
+// Metric names.
+const (
+	MetricAgentRuns        = "promptetheus.agent.runs"
+	MetricAgentFindings    = "promptetheus.agent.findings"
+	MetricAgentCost        = "promptetheus.agent.cost"
+	MetricAgentRunDuration = "promptetheus.agent.run.duration"
+	// GenAI client metrics of the semantic conventions.
+	MetricGenAIClientTokenUsage        = "gen_ai.client.token.usage"
+	MetricGenAIClientOperationDuration = "gen_ai.client.operation.duration"
+)
+
+// Data point attributes and their values.
+const (
+	MetricAttrRunOutcome    = "promptetheus.run.outcome"
+	MetricAttrTokenType     = string(semconv.GenAITokenTypeKey)
+	MetricAttrServerAddress = string(semconv.ServerAddressKey)
+	MetricAttrServerPort    = string(semconv.ServerPortKey)
+	// MetricAttrOverflow marks the series that aggregates measurements past
+	// a metric's cardinality limit, as the OpenTelemetry SDKs do.
+	MetricAttrOverflow = "otel.metric.overflow"
+
+	RunOutcomePassed  = "passed"
+	RunOutcomeFailed  = "failed"
+	RunOutcomeUnknown = "unknown"
+	TokenTypeInput    = "input"
+	TokenTypeOutput   = "output"
+)
