@@ -6,10 +6,13 @@ package agentrulesextension // import "github.com/promptetheus/otelcol-prompteth
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
+	"strings"
 
 	"go.opentelemetry.io/collector/component"
 
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 )
 
@@ -22,6 +25,8 @@ type Config struct {
 	Rules rules.Config `mapstructure:"rules"`
 	// UserRules are OTTL conditions on spans.
 	UserRules []UserRuleConfig `mapstructure:"user_rules"`
+	// Pricing prices LLM calls: an embedded price table, with overrides.
+	Pricing PricingConfig `mapstructure:"pricing"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -34,6 +39,30 @@ type UserRuleConfig struct {
 	Severity  rules.Severity `mapstructure:"severity"`
 	Message   string         `mapstructure:"message"`
 	Condition string         `mapstructure:"condition"`
+}
+
+// PricingConfig adjusts the embedded LLM price table.
+type PricingConfig struct {
+	// Overrides set the price of models, replacing the table's: contract
+	// prices, or models the table does not know.
+	Overrides []PriceOverride `mapstructure:"overrides"`
+}
+
+// PriceOverride is the price of one model in USD per million tokens.
+type PriceOverride struct {
+	// Provider is a gen_ai.provider.name; empty matches every provider.
+	Provider         string  `mapstructure:"provider"`
+	Model            string  `mapstructure:"model"`
+	InputUSDPerMTok  float64 `mapstructure:"input_usd_per_mtok"`
+	OutputUSDPerMTok float64 `mapstructure:"output_usd_per_mtok"`
+}
+
+func (c *PricingConfig) overrides() []pricing.Override {
+	out := make([]pricing.Override, 0, len(c.Overrides))
+	for _, o := range c.Overrides {
+		out = append(out, pricing.Override{Provider: o.Provider, Model: o.Model, InputUSDPerMTok: o.InputUSDPerMTok, OutputUSDPerMTok: o.OutputUSDPerMTok})
+	}
+	return out
 }
 
 var _ component.Config = (*Config)(nil)
@@ -65,6 +94,14 @@ func (cfg *Config) Validate() error {
 		}
 		if _, err := parseCondition(r.Condition, component.TelemetrySettings{}); err != nil {
 			errs = append(errs, fmt.Errorf("user_rules[%d] (%s): %w", i, r.ID, err))
+		}
+	}
+	for i, o := range cfg.Pricing.Overrides {
+		switch {
+		case strings.TrimSpace(o.Model) == "":
+			errs = append(errs, fmt.Errorf("pricing.overrides[%d]: model is required", i))
+		case !(o.InputUSDPerMTok >= 0 && o.OutputUSDPerMTok >= 0) || math.IsInf(o.InputUSDPerMTok+o.OutputUSDPerMTok, 0):
+			errs = append(errs, fmt.Errorf("pricing.overrides[%d] (%s): prices must be finite and not negative", i, o.Model))
 		}
 	}
 	return errors.Join(errs...)

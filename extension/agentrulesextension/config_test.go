@@ -50,6 +50,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, []string{"helpfulness"}, cfg.Rules.ScoreThreshold.Names)
 	require.Len(t, cfg.UserRules, 1)
 	assert.Equal(t, "slow_tool", cfg.UserRules[0].ID)
+	assert.Equal(t, []PriceOverride{{Provider: "openai", Model: "gpt-5-contract", InputUSDPerMTok: 1.1, OutputUSDPerMTok: 8}}, cfg.Pricing.Overrides)
 
 	_, err = load("bad_rule")
 	assert.ErrorContains(t, err, `unknown severity "loud"`)
@@ -71,6 +72,9 @@ func TestValidate(t *testing.T) {
 		{name: "bad id and missing condition", modify: func(c *Config) {
 			c.UserRules = []UserRuleConfig{{ID: "Has Spaces", Severity: rules.SeverityLow}}
 		}, want: []string{"user_rules[0]: id must match", "user_rules[0]: condition is required"}},
+		{name: "price override", modify: func(c *Config) {
+			c.Pricing.Overrides = []PriceOverride{{Model: " "}, {Model: "m", InputUSDPerMTok: -1}}
+		}, want: []string{"pricing.overrides[0]: model is required", "pricing.overrides[1] (m): prices must be finite and not negative"}},
 		{name: "error severity", modify: func(c *Config) { c.ErrorSeverity = 0 }, want: []string{"error_severity must be one of"}},
 		{name: "rule parameters", modify: func(c *Config) { c.Rules.Loop.MaxRepeats = 1 }, want: []string{"loop: max_repeats and max_cycles must be at least 2"}},
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/pricing"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 )
 
@@ -24,6 +25,7 @@ import (
 // debug logging: the same run and steps always give the same verdict. It is
 // safe for concurrent use.
 type Judge struct {
+	prices        *pricing.Table
 	engine        *rules.Engine
 	userRules     []userRule
 	errorSeverity rules.Severity
@@ -36,12 +38,19 @@ func NewJudge(cfg *Config, set component.TelemetrySettings) (*Judge, error) {
 	if err != nil {
 		return nil, err
 	}
+	prices, err := pricing.Load(cfg.Pricing.overrides())
+	if err != nil {
+		return nil, err
+	}
 	logger := set.Logger
 	if logger == nil {
 		logger = zap.NewNop()
 	}
-	return &Judge{engine: rules.NewEngine(cfg.Rules), userRules: userRules, errorSeverity: cfg.ErrorSeverity, logger: logger}, nil
+	return &Judge{prices: prices, engine: rules.NewEngine(cfg.Rules), userRules: userRules, errorSeverity: cfg.ErrorSeverity, logger: logger}, nil
 }
+
+// Prices is the price table LLM calls are priced with.
+func (j *Judge) Prices() *pricing.Table { return j.prices }
 
 // judgeProvider is implemented by the agent_rules extension.
 type judgeProvider interface {

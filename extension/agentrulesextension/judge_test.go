@@ -6,6 +6,7 @@ package agentrulesextension
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -174,4 +175,15 @@ func TestWriteVerdictErrorStatus(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestPrices(t *testing.T) {
+	j := newExtension(t, func(c *Config) {
+		c.Pricing.Overrides = []PriceOverride{{Provider: "openai", Model: "gpt-5", InputUSDPerMTok: 1, OutputUSDPerMTok: 10}}
+	}).(*agentRules).judge
+	usd, ok := j.Prices().Cost("openai", "gpt-5", 240, 80, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	require.True(t, ok)
+	assert.InDelta(t, 240*1e-6+80*10e-6, usd, 1e-12, "the override wins over the table")
+	_, ok = j.Prices().Cost("openai", "no-such-model-xyz", 1, 1, time.Time{})
+	assert.False(t, ok, "unknown models have no cost, not zero")
 }

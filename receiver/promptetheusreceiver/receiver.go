@@ -109,6 +109,7 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 			MaxAttributeLength: r.cfg.Mapping.MaxAttributeLength,
 			MaxArrayLength:     r.cfg.Mapping.MaxArrayLength,
 			Provider:           r.cfg.Mapping.Provider,
+			Prices:             judge.Prices(),
 		},
 		Judge: judge,
 		OnTruncated: func(n int) {
