@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e reliability bench fuzz lint fmt generate generate-distribution generate-metadata clean
+.PHONY: all build jaeger run test e2e reliability scale bench fuzz lint fmt generate generate-distribution generate-metadata clean
 
 all: build
 
@@ -46,6 +46,14 @@ DURATION ?= 2m
 reliability: build jaeger ## Load, outage and crash; nothing acknowledged may be lost.
 	$(GO) test -tags reliability -count=1 -timeout 60m -run TestReliabilitySuite -v ./e2e/ \
 	  -args -agents=$(AGENTS) -rate=$(RATE) -duration=$(DURATION)
+
+# A fleet of NODES collectors behind Debian's nginx on deploy/nginx, all
+# exporting to one Jaeger: throughput per core, a SIGKILL of one collector
+# under load, memory per open run, analyze and artifacts through the load
+# balancer; prints the figures of docs/scaling.md.
+NODES ?= 3
+scale: build jaeger ## A fleet behind nginx: balance, node loss, per-node limits.
+	$(GO) test -tags scale -count=1 -timeout 20m -run TestScale -v ./e2e/ -args -nodes=$(NODES)
 
 # Benchmarks: Go benchmarks of decode, mapping and rules (compare runs with
 # benchstat), then the same collector ingesting the same agent runs through
@@ -83,7 +91,7 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 lint: ## gofmt, go vet and staticcheck (all build tags).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
-	$(DEVTOOLS) staticcheck -tags bench,reliability ./...
+	$(DEVTOOLS) staticcheck -tags bench,reliability,scale ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -548,4 +550,28 @@ func (c *collector) metric(t testing.TB, name string, filters ...string) float64
 
 func jaegerExporter(j *jaeger) string {
 	return fmt.Sprintf("endpoint: %s\ntls:\n  insecure: true\nsending_queue:\n  storage: file_storage\n", j.otlpGRPC)
+}
+
+// procCPU is the user+system CPU time a process used so far.
+func procCPU(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+func percentile(lat []time.Duration, p int) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, len(lat)*p/100)].Round(10 * time.Microsecond)
+}
+
+func mustMiB(t *testing.T, pid int, field string) float64 {
+	mib, ok := procMiB(pid, field)
+	require.True(t, ok, "reading %s of pid %d", field, pid)
+	return mib
 }
