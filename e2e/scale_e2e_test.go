@@ -40,7 +40,7 @@ var (
 	downFlag       = flag.Duration("down", 10*time.Second, "how long the killed collector stays down")
 	fleetRunEvents = flag.Int("fleet-run-events", 100, "events per run before its goal_check and session_end")
 	fleetBatch     = flag.Int("fleet-batch", 50, "events per request (the SDK batches 50)")
-	openRunsFlag   = flag.Int("open-runs", 3000, "runs of 20 events left open to measure memory per run")
+	openRunsFlag   = flag.Int("open-runs", 6000, "runs left open to measure memory per run")
 )
 
 const (
@@ -48,7 +48,6 @@ const (
 	metricDuplicate = "otelcol_receiver_promptetheus_events_duplicate"
 	metricOpen      = "otelcol_receiver_promptetheus_traces_open"
 	metricFinalized = "otelcol_receiver_promptetheus_traces_finalized"
-	openRunEvents   = 20
 )
 
 // TestScale runs a fleet of collectors, each with its own file_storage,
@@ -69,13 +68,33 @@ func TestScale(t *testing.T) {
 				"retry_on_failure:\n  initial_interval: 100ms\n  max_interval: 2s\n  max_elapsed_time: 0\n"},
 			processors: []string{"memory_limiter"},
 			// Every run stays on its collector until the checks at the end.
-			receiverExtra: "sessions:\n  idle_timeout: 10m\n  max_traces: 100000\n",
+			receiverExtra: "sessions:\n  idle_timeout: 30m\n  max_traces: 100000\n",
 		})
 	}
 	balancer := startNginx(t, apiAddrs(nodes))
 	load := newFleetLoad("http://" + balancer.addr)
 	agent := load.client("pt_dev_key")
 	rep := &scaleReport{nodes: make([]nodeReport, len(nodes))}
+
+	// Open runs, on fresh collectors: memory per open run. They stay open
+	// for the rest of the test, as runs in progress do.
+	anon0, file0, open0 := nodesRSS(t, nodes, "RssAnon"), nodesRSS(t, nodes, "RssFile"), counters(t, nodes, metricOpen)
+	var openIDs []string
+	for i := range *openRunsFlag {
+		openIDs = append(openIDs, fmt.Sprintf("open_%05d", i))
+	}
+	runAgents(0, *workersFlag, func(_ context.Context, w int) {
+		for i := w; i < len(openIDs); i += *workersFlag {
+			load.run(agent, nil, openIDs[i], *fleetRunEvents, *fleetBatch, false)
+		}
+	})
+	time.Sleep(3 * time.Second)
+	anon1, file1, open1 := nodesRSS(t, nodes, "RssAnon"), nodesRSS(t, nodes, "RssFile"), counters(t, nodes, metricOpen)
+	for i := range nodes {
+		rep.nodes[i].openRuns = open1[i] - open0[i]
+		rep.nodes[i].anonGrowth, rep.nodes[i].fileGrowth = anon1[i]-anon0[i], file1[i]-file0[i]
+	}
+	t.Logf("%s: %s", time.Now().Format(time.TimeOnly), "open runs done")
 
 	// Full speed: what the fleet ingests, and the CPU it takes.
 	cpu0, lb0, events0, delivered0 := nodesCPU(t, nodes), groupCPU(t, balancer.cmd.Process.Pid), load.events.Load(), load.delivered()
@@ -92,8 +111,8 @@ func TestScale(t *testing.T) {
 		rep.nodes[i].steadyCPU, rep.nodes[i].steadyEvents = cpu1[i]-cpu0[i], accepted1[i]-accepted0[i]
 	}
 	rep.steadyP50, rep.steadyP99, _ = load.latencyFrom(delivered0)
-
 	t.Logf("%s: %s", time.Now().Format(time.TimeOnly), "steady phase done")
+
 	// Part load while one collector is killed and comes back.
 	rep.faultRate = float64(rep.steadyEvents) / rep.steadyWall.Seconds() * *faultLoadFlag
 	limiter := rate.NewLimiter(rate.Limit(rep.faultRate), *fleetBatch)
@@ -124,28 +143,11 @@ func TestScale(t *testing.T) {
 	if load.recovered.After(ready) {
 		rep.catchUp = load.recovered.Sub(ready)
 	}
+	for i, rss := range nodesRSS(t, nodes, "VmRSS") {
+		rep.nodes[i].rss = rss
+	}
 
 	t.Logf("%s: %s", time.Now().Format(time.TimeOnly), "fault phase done")
-	// Open runs: memory per run on each collector.
-	time.Sleep(3 * time.Second)
-	rss0, open0 := nodesRSS(t, nodes), counters(t, nodes, metricOpen)
-	var openIDs []string
-	for i := range *openRunsFlag {
-		openIDs = append(openIDs, fmt.Sprintf("open_%05d", i))
-	}
-	runAgents(0, *workersFlag, func(_ context.Context, w int) {
-		for i := w; i < len(openIDs); i += *workersFlag {
-			load.run(agent, nil, openIDs[i], openRunEvents, *fleetBatch, false)
-		}
-	})
-	time.Sleep(3 * time.Second)
-	rss1, open1 := nodesRSS(t, nodes), counters(t, nodes, metricOpen)
-	for i := range nodes {
-		rep.nodes[i].openRuns, rep.nodes[i].rssGrowth = open1[i]-open0[i], rss1[i]-rss0[i]
-		rep.nodes[i].rss = rss1[i]
-	}
-
-	t.Logf("%s: %s", time.Now().Format(time.TimeOnly), "open runs done")
 	owner := verifyPlacement(t, nodes, load, rep)
 	t.Logf("%s: %s", time.Now().Format(time.TimeOnly), "placement checked")
 	verifyConsole(t, nodes, load, rep, owner, openIDs)
@@ -346,38 +348,40 @@ type scaleReport struct {
 }
 
 type nodeReport struct {
-	steadyCPU            time.Duration
-	steadyEvents         float64
-	runs, events         int
-	accepted, duplicates float64
-	openRuns, rss        float64
-	rssGrowth            float64 // MiB
+	steadyCPU              time.Duration
+	steadyEvents           float64
+	runs, events           int
+	accepted, duplicates   float64
+	openRuns, rss          float64
+	anonGrowth, fileGrowth float64 // MiB
 }
 
 func (n nodeReport) perCore() float64 { return n.steadyEvents / n.steadyCPU.Seconds() }
 
-// bytesPerOpenRun is the RSS growth per open run, in KiB.
-func (n nodeReport) kibPerOpenRun() float64 { return n.rssGrowth * 1024 / n.openRuns }
+// kibPerOpenRun is a memory growth per open run, in KiB.
+func (n nodeReport) kibPerOpenRun(growth float64) float64 { return growth * 1024 / n.openRuns }
 
 func (r *scaleReport) print(load *fleetLoad) {
 	var cpu time.Duration
-	var perRun []float64
+	var anon, file []float64
 	for _, n := range r.nodes {
 		cpu += n.steadyCPU
-		perRun = append(perRun, n.kibPerOpenRun())
+		anon = append(anon, n.kibPerOpenRun(n.anonGrowth))
+		file = append(file, n.kibPerOpenRun(n.fileGrowth))
 	}
-	slices.Sort(perRun)
+	slices.Sort(anon)
+	slices.Sort(file)
 	fmt.Printf("\n%d collectors behind nginx, %d agents, runs of %d events + goal_check + session_end in batches of %d.\n\n",
 		len(r.nodes), *workersFlag, *fleetRunEvents, *fleetBatch)
-	fmt.Println("| collector | runs held | events held | events accepted (counter) | duplicates (counter) | steady: events/s per core | open runs added | RSS growth per open run | RSS |")
+	fmt.Println("| collector | runs held | events held | events accepted (counter) | duplicates (counter) | steady: events/s per core | open runs | per open run: heap (RssAnon) + bbolt pages (RssFile) | RSS at the end |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for i, n := range r.nodes {
 		note := ""
 		if i == r.victim {
 			note = fmt.Sprintf(" (killed; before: %.0f / %.0f)", r.victimAcceptedBefore, r.victimDuplicateBefore)
 		}
-		fmt.Printf("| %d%s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.1f KiB | %.0f MiB |\n", i, note, n.runs, n.events, n.accepted, n.duplicates,
-			n.perCore(), n.openRuns, n.kibPerOpenRun(), n.rss)
+		fmt.Printf("| %d%s | %d | %d | %.0f | %.0f | %.0f | %.0f | %.1f + %.1f KiB | %.0f MiB |\n", i, note, n.runs, n.events, n.accepted, n.duplicates,
+			n.perCore(), n.openRuns, n.kibPerOpenRun(n.anonGrowth), n.kibPerOpenRun(n.fileGrowth), n.rss)
 	}
 	fmt.Printf(`
 | measure | value |
@@ -396,8 +400,8 @@ func (r *scaleReport) print(load *fleetLoad) {
 | events acknowledged / lost / duplicated in Jaeger | %d / %d / %d |
 | runs checked in Jaeger (one root span with the verdict) / without | %d / %d |
 | identical span copies redelivered (collapsed) | %d |
-| memory per open run of %d events (median over collectors, RSS growth) | %.1f KiB |
-| analyze through nginx, runs of %d events: p50 / p99 | %s / %s (%d runs, each from its collector) |
+| memory per open run of %d events, median over collectors: heap (RssAnon) + bbolt pages (RssFile) | %.1f + %.1f KiB |
+| analyze through nginx, open runs of %d events: p50 / p99 | %s / %s (%d runs, each from its collector) |
 | artifacts uploaded and downloaded through nginx, on their run's collector only | %d |
 | Jaeger check | %s |
 `, float64(r.steadyEvents)/r.steadyWall.Seconds(), float64(r.steadyEvents)/cpu.Seconds(), r.lbCPU.Seconds()/float64(r.steadyEvents)*1e6,
@@ -405,7 +409,7 @@ func (r *scaleReport) print(load *fleetLoad) {
 		r.unavailable.Round(time.Millisecond), r.catchUp.Round(time.Millisecond), r.faultP50, r.faultP99, r.faultWorst,
 		load.requests.Load(), load.retried.Load(), load.spooled.Load(), r.split,
 		load.events.Load(), r.lostEvents, r.dupEvents, r.checkedRuns, r.badRoots, r.copies,
-		openRunEvents, perRun[len(perRun)/2], openRunEvents, r.analyzeP50, r.analyzeP99, r.analyzed, r.artifacts, r.jaegerCheck.Round(time.Second))
+		*fleetRunEvents, anon[len(anon)/2], file[len(file)/2], *fleetRunEvents, r.analyzeP50, r.analyzeP99, r.analyzed, r.artifacts, r.jaegerCheck.Round(time.Second))
 }
 
 func counters(t *testing.T, nodes []*collector, name string, filters ...string) []float64 {
@@ -424,10 +428,13 @@ func nodesCPU(t *testing.T, nodes []*collector) []time.Duration {
 	return out
 }
 
-func nodesRSS(t *testing.T, nodes []*collector) []float64 {
+// nodesRSS reads a resident memory figure of every collector, in MiB:
+// VmRSS, or its parts RssAnon (the Go heap and stacks) and RssFile (mapped
+// files: file_storage's bbolt database).
+func nodesRSS(t *testing.T, nodes []*collector, field string) []float64 {
 	out := make([]float64, len(nodes))
 	for i, n := range nodes {
-		out[i] = mustMiB(t, n.cmd.Process.Pid, "VmRSS")
+		out[i] = mustMiB(t, n.cmd.Process.Pid, field)
 	}
 	return out
 }
