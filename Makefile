@@ -11,7 +11,7 @@ DATA_DIR  ?= $(CURDIR)/data
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e instrumented-testdata reliability bench fuzz lint fmt generate generate-distribution generate-metadata prices clean
+.PHONY: all build jaeger run test e2e instrumented-testdata reliability scale bench fuzz lint fmt generate generate-distribution generate-metadata prices clean
 
 all: build
 
@@ -33,7 +33,8 @@ run: build jaeger ## Run the collector on config/dev.yaml with Jaeger (UI/API on
 	  PROMPTETHEUS_DATA_DIR=$(DATA_DIR) $(COLLECTOR) --config config/dev.yaml
 
 test: build jaeger ## Unit, golden, contract and end-to-end tests.
-	$(GO) test -count=1 ./...
+	$(GO) test -race -count=1 ./...
+	$(GO) test -C deploy/kubernetes -count=1 ./...
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
@@ -51,6 +52,14 @@ DURATION ?= 2m
 reliability: build jaeger ## Load, outage and crash; nothing acknowledged may be lost.
 	$(GO) test -tags reliability -count=1 -timeout 60m -run TestReliabilitySuite -v ./e2e/ \
 	  -args -agents=$(AGENTS) -rate=$(RATE) -duration=$(DURATION)
+
+# A fleet of NODES collectors behind Debian's nginx on deploy/nginx, all
+# exporting to one Jaeger: throughput per core, a SIGKILL of one collector
+# under load, memory per open run, analyze and artifacts through the load
+# balancer; prints the figures of docs/scaling.md.
+NODES ?= 3
+scale: build jaeger ## A fleet behind nginx: balance, node loss, per-node limits.
+	$(GO) test -tags scale -count=1 -timeout 20m -run TestScale -v ./e2e/ -args -nodes=$(NODES)
 
 # Benchmarks: Go benchmarks of decode, mapping and rules (compare runs with
 # benchstat), then the same collector ingesting the same agent runs through
@@ -103,7 +112,8 @@ fuzz: ## Run every fuzz target for FUZZTIME.
 lint: ## gofmt, go vet and staticcheck (all build tags).
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
 	$(GO) vet ./...
-	$(DEVTOOLS) staticcheck -tags bench,reliability ./...
+	$(GO) vet -C deploy/kubernetes ./...
+	$(DEVTOOLS) staticcheck -tags bench,reliability,scale ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

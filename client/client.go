@@ -134,12 +134,28 @@ type Trace struct {
 	OTLPTraceID string `json:"otlp_trace_id"`
 }
 
-// CreateTrace creates (or fills in) a run.
+// HeaderTraceID carries the run id of a create in a header as well as in
+// the body, so that a load balancer that routes runs by id (it cannot read
+// bodies) sends the create to the node that owns the run.
+const HeaderTraceID = "X-Promptetheus-Trace-Id"
+
+// CreateTrace creates (or fills in) a run. Without an ID it draws one, as the
+// SDK does for its sessions: a run whose id the server picks could not be
+// routed to its owner behind a run-affine load balancer.
 func (c *Client) CreateTrace(ctx context.Context, req CreateTraceRequest) (*Trace, error) {
+	if req.ID == "" {
+		req.ID = "trace_" + randomHex(16)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
 	var out struct {
 		Trace Trace `json:"trace"`
 	}
-	if err := c.doJSON(ctx, "/api/traces", req, &out); err != nil {
+	headers := map[string]string{HeaderTraceID: req.ID}
+	err = c.retry(ctx, func() error { return c.send(ctx, "/api/traces", "application/json", body, headers, &out) })
+	if err != nil {
 		return nil, err
 	}
 	return &out.Trace, nil
@@ -254,14 +270,6 @@ func (c *Client) Analyze(ctx context.Context, traceID string) (*Analysis, error)
 		return nil, err
 	}
 	return &out.Analysis, nil
-}
-
-func (c *Client) doJSON(ctx context.Context, path string, in, out any) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return c.retry(ctx, func() error { return c.send(ctx, path, "application/json", body, nil, out) })
 }
 
 // send makes one POST attempt.

@@ -157,3 +157,27 @@ func TestGivesUpAfterTheAttempts(t *testing.T) {
 	_, err = client.New(front, "k", fast()).AppendEvents(ctx, "r", nil)
 	assert.True(t, errors.Is(err, context.Canceled), "%v", err)
 }
+
+// The create carries the run id in a header too, for a load balancer that
+// routes runs by id; a run without an id gets one from the client.
+func TestCreateNamesTheRunInAHeader(t *testing.T) {
+	base, _ := startReceiver(t)
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	var headers []string
+	recorder := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		headers = append(headers, r.Header.Get(client.HeaderTraceID))
+		httputil.NewSingleHostReverseProxy(u).ServeHTTP(w, r)
+	}))
+	t.Cleanup(recorder.Close)
+	c := client.New(recorder.URL, "pt_client_key", fast())
+
+	tr, err := c.CreateTrace(context.Background(), client.CreateTraceRequest{ID: "run_named", Agent: "agent"})
+	require.NoError(t, err)
+	assert.Equal(t, "run_named", tr.ID)
+
+	drawn, err := c.CreateTrace(context.Background(), client.CreateTraceRequest{Agent: "agent"})
+	require.NoError(t, err)
+	assert.Regexp(t, `^trace_[0-9a-f]{32}$`, drawn.ID)
+	assert.Equal(t, []string{"run_named", drawn.ID}, headers, "the header names the run the server created")
+}

@@ -158,24 +158,6 @@ func drive(t *testing.T, c *collector, base, contentType, token string, reqs []r
 	return time.Since(start), procCPU(t, pid) - cpuBefore, lat
 }
 
-// procCPU is the user+system CPU time a process used so far.
-func procCPU(t *testing.T, pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	require.NoError(t, err)
-	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseInt(fields[11], 10, 64)
-	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-}
-
-func percentile(lat []time.Duration, p int) time.Duration {
-	if len(lat) == 0 {
-		return 0
-	}
-	slices.Sort(lat)
-	return lat[min(len(lat)-1, len(lat)*p/100)].Round(10 * time.Microsecond)
-}
-
 // benchCollector is the distribution with both receivers feeding a nop
 // exporter, so only receiving is measured.
 func benchCollector(t *testing.T, storage bool) *collector {
@@ -331,10 +313,4 @@ func post(t *testing.T, url, token string, body []byte) {
 	require.NoError(t, err)
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, url)
-}
-
-func mustMiB(t *testing.T, pid int, field string) float64 {
-	mib, ok := procMiB(pid, field)
-	require.True(t, ok, "reading %s of pid %d", field, pid)
-	return mib
 }

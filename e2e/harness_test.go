@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -101,13 +103,23 @@ type process struct {
 
 func start(t testing.TB, name string, env []string, bin string, args ...string) *process {
 	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	return startCmd(t, name, cmd)
+}
+
+// startCmd starts cmd in its own process group, its output in a log shown
+// when the test fails.
+func startCmd(t testing.TB, name string, cmd *exec.Cmd) *process {
+	t.Helper()
 	logPath := filepath.Join(t.TempDir(), name+".log")
 	logFile, err := os.Create(logPath)
 	require.NoError(t, err)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
 	require.NoError(t, cmd.Start())
 	p := &process{cmd: cmd, log: logPath, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logFile.Close() }()
@@ -557,4 +569,28 @@ func (c *collector) metric(t testing.TB, name string, filters ...string) float64
 
 func jaegerExporter(j *jaeger) string {
 	return fmt.Sprintf("endpoint: %s\ntls:\n  insecure: true\nsending_queue:\n  storage: file_storage\n", j.otlpGRPC)
+}
+
+// procCPU is the user+system CPU time a process used so far.
+func procCPU(t *testing.T, pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	require.NoError(t, err)
+	fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+func percentile(lat []time.Duration, p int) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, len(lat)*p/100)].Round(10 * time.Microsecond)
+}
+
+func mustMiB(t *testing.T, pid int, field string) float64 {
+	mib, ok := procMiB(pid, field)
+	require.True(t, ok, "reading %s of pid %d", field, pid)
+	return mib
 }
