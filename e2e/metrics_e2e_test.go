@@ -187,8 +187,10 @@ func TestE2EAgentMetricsInPrometheus(t *testing.T) {
 	t.Run("dashboard queries answer", func(t *testing.T) {
 		// Every Prometheus panel on the agent metrics, as Grafana would send
 		// it with "All" selected, answers with data.
+		// rate() and increase() need two samples of a series: give
+		// Prometheus a few scrapes after the last count changed.
 		for _, q := range dashboardAgentQueries(t) {
-			assert.NotEmpty(t, prom.query(t, q), q)
+			assert.Eventually(t, func() bool { return len(prom.query(t, q)) > 0 }, 20*time.Second, 250*time.Millisecond, q)
 		}
 	})
 	t.Run("alert rules evaluate", func(t *testing.T) {

@@ -114,6 +114,29 @@ const (
 	StateSpanEnd   = "span_end"
 )
 
+// StateSessionStarted names the state change an SDK sends first in every
+// run, its `after` describing the run: where the create was lost, the only
+// place the agent and goal are known.
+const StateSessionStarted = "session_started"
+
+// SessionStart is the description of a run in a session_started change.
+type SessionStart struct {
+	Agent       string   `json:"agent"`
+	UserGoal    string   `json:"user_goal"`
+	Environment string   `json:"environment"`
+	Tags        []string `json:"tags"`
+}
+
+// SessionStart reads the run's description from a session_started change;
+// false for any other change or an `after` of another shape.
+func (s *StateChange) SessionStart() (SessionStart, bool) {
+	var out SessionStart
+	if s.Name != StateSessionStarted || len(s.After) == 0 || json.Unmarshal(s.After, &out) != nil {
+		return SessionStart{}, false
+	}
+	return out, true
+}
+
 // SessionEnd is the payload of session_end.
 type SessionEnd struct {
 	Status string          `json:"status"`

@@ -5,7 +5,6 @@ package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptet
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -87,33 +86,23 @@ func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Re
 	if !ok {
 		return
 	}
-	snap, err := r.sessions.Finalize(req.Context(), project, runID, session.FinalizedByAnalyze, r.now())
+	h, err := r.finalize(req.Context(), session.Key{Project: project, ID: runID}, session.FinalizedByAnalyze, true, r.now())
 	if err != nil {
 		r.writeError(w, err)
 		return
 	}
 	// The verdict made when the run was finalised: the one on its root span.
-	info := snap.View.Info
-	resp := buildAnalysis(&info, snap.Verdict, r.now())
-	body, err := json.Marshal(resp)
-	if err != nil {
-		r.writeError(w, err)
-		return
-	}
-	if err := r.sessions.SetAnalysis(req.Context(), project, runID, body); err != nil {
-		r.writeError(w, err)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	writeJSON(w, http.StatusOK, buildAnalysis(&h.Info, h.Verdict, h.AnalyzedAt))
 }
 
 // buildAnalysis renders a verdict in the contract's analyze response shape:
 // detections (the four reference detectors) in the reference's order, the
 // run's critical step the smallest and its confidence the largest of them;
 // every finding, with its span ids, as an extension.
-func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyzeResponse {
+func buildAnalysis(info *mapping.Run, res *rules.Result, analyzedAt time.Time) *analyzeResponse {
+	if res == nil {
+		res = &rules.Result{}
+	}
 	traceID := mapping.TraceID(info.Project, info.ID)
 	rootID := mapping.RootSpanID(info.Project, info.ID)
 	a := analysis{
@@ -125,7 +114,7 @@ func buildAnalysis(info *mapping.Run, res *rules.Result, now time.Time) *analyze
 		OTLPTraceID: hex.EncodeToString(traceID[:]),
 		RootSpanID:  hex.EncodeToString(rootID[:]),
 		Goal:        goalVerdict{Passed: res.GoalPassed, Mismatches: res.Mismatches},
-		AnalyzedAt:  now.UTC(),
+		AnalyzedAt:  analyzedAt.UTC(),
 	}
 	if a.Goal.Mismatches == nil {
 		a.Goal.Mismatches = []string{}
@@ -189,17 +178,16 @@ func seqPtr(seq int64) *int64 {
 }
 
 func (r *promptetheusReceiver) handleGetAnalysis(w http.ResponseWriter, req *http.Request) {
-	snap, ok := r.consoleRun(w, req)
+	snap, ok := r.consoleRun(w, req, false)
 	if !ok {
 		return
 	}
-	if snap.Analysis == nil {
+	h := snap.header
+	if h.AnalyzedAt.IsZero() || h.Verdict == nil {
 		writeDetail(w, http.StatusNotFound, "no analysis yet for this trace")
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(snap.Analysis)
+	writeJSON(w, http.StatusOK, buildAnalysis(&h.Info, h.Verdict, h.AnalyzedAt))
 }
 
 // timelineEntry is one entry of GET /api/traces/{id}/events: the compact
@@ -214,31 +202,32 @@ type timelineEntry struct {
 }
 
 func (r *promptetheusReceiver) handleListEvents(w http.ResponseWriter, req *http.Request) {
-	snap, ok := r.consoleRun(w, req)
+	snap, ok := r.consoleRun(w, req, true)
 	if !ok {
 		return
 	}
-	rules.SortSteps(snap.Steps)
-	out := make([]timelineEntry, 0, len(snap.Steps))
-	for _, s := range snap.Steps {
+	rules.SortSteps(snap.steps)
+	out := make([]timelineEntry, 0, len(snap.steps))
+	for _, s := range snap.steps {
 		out = append(out, timelineEntry{
 			Seq: s.Seq, Type: s.Kind, Name: s.Name, SpanID: s.SpanID.String(), Error: s.Error,
 			Time: time.Unix(0, s.Start).UTC().Format(time.RFC3339Nano),
 		})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"trace_id": snap.View.Info.ID, "events": out})
+	writeJSON(w, http.StatusOK, map[string]any{"trace_id": snap.header.Info.ID, "events": out})
 }
 
-// consoleRun authorises a console read of an existing run.
-func (r *promptetheusReceiver) consoleRun(w http.ResponseWriter, req *http.Request) (session.Snapshot, bool) {
+// consoleRun authorises a console read of an existing run and reads it,
+// its steps when withSteps.
+func (r *promptetheusReceiver) consoleRun(w http.ResponseWriter, req *http.Request, withSteps bool) (snapshot, bool) {
 	project, runID, ok := r.consoleProject(w, req)
 	if !ok {
-		return session.Snapshot{}, false
+		return snapshot{}, false
 	}
-	snap, err := r.sessions.Get(project, runID)
+	snap, err := r.readRun(req.Context(), session.Key{Project: project, ID: runID}, withSteps)
 	if err != nil {
 		r.writeError(w, err)
-		return session.Snapshot{}, false
+		return snapshot{}, false
 	}
 	return snap, true
 }

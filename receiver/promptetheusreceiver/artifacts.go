@@ -18,6 +18,7 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 )
 
 // Headers of a raw artifact upload.
@@ -116,16 +117,12 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 	}
 
 	view := r.artifactView(&meta)
-	info := mapping.Run{Project: project, Workspace: r.cfg.WorkspaceID, ID: runID}
 	span := &mapping.Artifact{
 		ID: meta.ID, Type: meta.Type, Filename: meta.Filename, ContentType: meta.ContentType,
 		SHA256: meta.SHA256, SizeBytes: meta.SizeBytes, URI: view.URI, StoragePath: view.StoragePath,
 		UploadedAt: meta.CreatedAt,
 	}
-	ctx := r.obsrecv.StartTracesOp(req.Context())
-	err := r.sessions.AddArtifact(ctx, info, span, r.cfg.Artifacts.MaxSizePerTrace, r.now())
-	r.obsrecv.EndTracesOp(ctx, dataFormat, 1, err)
-	if err != nil {
+	if err := r.addArtifact(req.Context(), session.Key{Project: project, ID: runID}, span, r.now()); err != nil {
 		r.writeError(w, err)
 		return
 	}

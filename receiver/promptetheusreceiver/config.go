@@ -98,6 +98,12 @@ type SessionsConfig struct {
 	Retention       time.Duration `mapstructure:"retention"`
 	MaxRuns         int           `mapstructure:"max_traces"`
 	MaxEventsPerRun int           `mapstructure:"max_events_per_trace"`
+	// MaxBytesPerRun bounds the state one run holds in memory (dedup keys,
+	// seqs, pending halves, steps); events past it are refused.
+	MaxBytesPerRun int64 `mapstructure:"max_bytes_per_trace"`
+	// MaxBytes bounds the state of all runs; past it new runs are refused
+	// with 503 until finalised runs leave.
+	MaxBytes int64 `mapstructure:"max_bytes"`
 }
 
 // MappingConfig controls the spans produced from events.
@@ -174,6 +180,9 @@ func (cfg *Config) Validate() error {
 	}
 	if s.MaxRuns <= 0 || s.MaxEventsPerRun <= 0 {
 		errs = append(errs, errors.New("sessions: max_traces and max_events_per_trace must be positive"))
+	}
+	if s.MaxBytesPerRun <= 0 || s.MaxBytes < s.MaxBytesPerRun {
+		errs = append(errs, errors.New("sessions: max_bytes_per_trace must be positive and max_bytes at least max_bytes_per_trace"))
 	}
 	if cfg.MaxEventsPerBatch <= 0 || cfg.MaxEventsBodySize <= 0 {
 		errs = append(errs, errors.New("max_events_per_batch and max_events_body_size must be positive"))

@@ -46,6 +46,8 @@ func createDefaultConfig() component.Config {
 			Retention:       time.Hour,
 			MaxRuns:         10000,
 			MaxEventsPerRun: 100000,
+			MaxBytesPerRun:  32 << 20,
+			MaxBytes:        1 << 30,
 		},
 		Mapping: MappingConfig{
 			CaptureContent:     true,

@@ -44,7 +44,7 @@ func (r *promptetheusReceiver) runProject(w http.ResponseWriter, req *http.Reque
 		writeDetail(w, http.StatusBadRequest, err.Error())
 		return "", false, false
 	}
-	if owner, found := r.sessions.Owner(runID); found {
+	if owner, found := r.runs.Owner(runID); found {
 		if !p.may(owner) {
 			writeDetail(w, http.StatusForbidden, session.ErrOtherProject.Error())
 			return "", false, false
@@ -84,17 +84,17 @@ type traceView struct {
 	OTLPTraceID string          `json:"otlp_trace_id"`
 }
 
-func newTraceView(v *session.RunView) traceView {
+func newTraceView(h *session.Header) traceView {
 	status := "running"
-	if !v.FinalizedAt.IsZero() {
+	if !h.FinalizedAt.IsZero() {
 		status = "finalized"
 	}
-	traceID := mapping.TraceID(v.Info.Project, v.Info.ID)
+	traceID := mapping.TraceID(h.Info.Project, h.Info.ID)
 	return traceView{
-		UserGoal: nullable(v.Info.UserGoal), Agent: nullable(v.Info.Agent), Environment: nullable(v.Info.Environment),
-		Metadata: v.Info.Metadata, Tags: v.Info.Tags, WorkspaceID: v.Info.Workspace, ProjectID: v.Info.Project,
-		Source: nullable(v.Info.Source), ID: v.Info.ID, Status: status,
-		StartedAt: v.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), Implicit: v.Info.Implicit,
+		UserGoal: nullable(h.Info.UserGoal), Agent: nullable(h.Info.Agent), Environment: nullable(h.Info.Environment),
+		Metadata: h.Info.Metadata, Tags: h.Info.Tags, WorkspaceID: h.Info.Workspace, ProjectID: h.Info.Project,
+		Source: nullable(h.Info.Source), ID: h.Info.ID, Status: status,
+		StartedAt: h.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), Implicit: h.Info.Implicit,
 		OTLPTraceID: hex.EncodeToString(traceID[:]),
 	}
 }
@@ -132,12 +132,12 @@ func (r *promptetheusReceiver) handleCreate(w http.ResponseWriter, req *http.Req
 		Agent: c.Agent, UserGoal: c.UserGoal, Environment: c.Environment,
 		Source: c.Source, Tags: c.Tags, Metadata: c.Metadata,
 	}
-	view, err := r.sessions.Create(req.Context(), info, r.now())
+	h, err := r.createRun(req.Context(), info, r.now())
 	if err != nil {
 		r.writeError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]traceView{"trace": newTraceView(&view)})
+	writeJSON(w, http.StatusCreated, map[string]traceView{"trace": newTraceView(&h)})
 }
 
 func newRunID() string {
@@ -200,10 +200,7 @@ func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Req
 		return
 	}
 
-	ctx := r.obsrecv.StartTracesOp(req.Context())
-	info := mapping.Run{Project: project, Workspace: r.cfg.WorkspaceID, ID: runID}
-	res, err := r.sessions.Append(ctx, info, incoming, r.now())
-	r.obsrecv.EndTracesOp(ctx, dataFormat, res.Spans, err)
+	res, err := r.appendEvents(req.Context(), session.Key{Project: project, ID: runID}, incoming, r.now())
 	if err != nil {
 		r.writeError(w, err)
 		return

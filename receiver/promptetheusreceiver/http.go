@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/runstore"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 )
 
@@ -68,8 +69,8 @@ func readBody(w http.ResponseWriter, req *http.Request, limit int64) ([]byte, bo
 
 // writeError answers for an error of the session manager or the pipeline.
 func (r *promptetheusReceiver) writeError(w http.ResponseWriter, err error) {
-	var pipeErr *session.PipelineError
-	var storeErr *session.StorageError
+	var pipeErr *pipelineError
+	var storeErr *runstore.Error
 	switch {
 	case errors.Is(err, session.ErrNotFound), errors.Is(err, artifactstore.ErrNotFound):
 		writeDetail(w, http.StatusNotFound, err.Error())
@@ -78,9 +79,12 @@ func (r *promptetheusReceiver) writeError(w http.ResponseWriter, err error) {
 	case errors.Is(err, session.ErrTooManyRuns):
 		r.retryAfter(w)
 		writeDetail(w, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, session.ErrStateFull), errors.Is(err, session.ErrBusy):
+		r.retryAfter(w)
+		writeDetail(w, http.StatusServiceUnavailable, err.Error()+"; retry later")
 	case errors.Is(err, session.ErrArtifactQuota):
 		writeDetail(w, http.StatusRequestEntityTooLarge, err.Error())
-	case errors.As(err, &pipeErr) && consumererror.IsPermanent(pipeErr.Err):
+	case errors.As(err, &pipeErr) && consumererror.IsPermanent(pipeErr.err):
 		r.settings.Logger.Warn("Pipeline permanently refused data", zap.Error(err))
 		writeDetail(w, http.StatusBadRequest, "the collector pipeline refused the data permanently")
 	case errors.As(err, &pipeErr):

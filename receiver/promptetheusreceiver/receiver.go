@@ -19,13 +19,14 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/runstore"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
 )
 
@@ -42,10 +43,12 @@ type promptetheusReceiver struct {
 	obsrecv   *receiverhelper.ObsReport
 	telemetry *metadata.TelemetryBuilder
 
-	auth      *authenticator
-	sessions  *session.Manager
-	artifacts artifactstore.Store
-	storage   storage.Client
+	auth       *authenticator
+	sessionCfg session.Config
+	runs       *session.Registry
+	store      *runstore.Store
+	artifacts  artifactstore.Store
+	storage    storage.Client
 
 	server     *http.Server
 	stopSweep  context.CancelFunc
@@ -99,11 +102,14 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 		}
 		r.storage = client
 	}
-	r.sessions = session.NewManager(session.Config{
+	r.sessionCfg = session.Config{
 		IdleTimeout:     r.cfg.Sessions.IdleTimeout,
 		Retention:       r.cfg.Sessions.Retention,
 		MaxRuns:         r.cfg.Sessions.MaxRuns,
 		MaxEventsPerRun: r.cfg.Sessions.MaxEventsPerRun,
+		MaxBytesPerRun:  r.cfg.Sessions.MaxBytesPerRun,
+		MaxBytes:        r.cfg.Sessions.MaxBytes,
+		KeepSteps:       r.storage == nil,
 		Mapping: mapping.Config{
 			CaptureContent:     r.cfg.Mapping.CaptureContent,
 			MaxAttributeLength: r.cfg.Mapping.MaxAttributeLength,
@@ -112,20 +118,28 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 			Prices:             judge.Prices(),
 		},
 		Judge: judge,
-		OnTruncated: func(n int) {
-			r.telemetry.ReceiverPromptetheusAttributesTruncated.Add(context.Background(), int64(n))
-		},
-		OnFinalized: func(by string) {
-			r.telemetry.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1,
-				metric.WithAttributes(attribute.String("finalized_by", by)))
-		},
-	}, r.storage, r.next, r.settings.Logger)
-	if err := r.sessions.Load(ctx); err != nil {
+	}
+	r.runs = session.NewRegistry(&r.sessionCfg)
+	r.store = runstore.New(r.storage)
+	restored, err := r.store.Load(ctx, func(k session.Key, err error) {
+		r.settings.Logger.Error("Skipping an unreadable stored trace", zap.String("project", k.Project), zap.Error(err))
+	})
+	if err != nil {
 		return err
 	}
+	for _, run := range restored {
+		r.runs.Restore(run)
+	}
 	if err := r.telemetry.RegisterReceiverPromptetheusTracesOpenCallback(func(_ context.Context, o metric.Int64Observer) error {
-		open, _ := r.sessions.Stats()
+		open, _, _ := r.runs.Stats()
 		o.Observe(int64(open))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := r.telemetry.RegisterReceiverPromptetheusStateBytesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		_, _, bytes := r.runs.Stats()
+		o.Observe(bytes)
 		return nil
 	}); err != nil {
 		return err
@@ -155,6 +169,8 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 
 	sweepCtx, cancel := context.WithCancel(context.Background())
 	r.stopSweep = cancel
+	// Batches a crash left stored but unsent go out now, not at the first sweep.
+	r.shutdownWG.Go(func() { r.redeliver(sweepCtx) })
 	r.shutdownWG.Go(func() { r.sweepLoop(sweepCtx) })
 	return nil
 }
@@ -169,12 +185,13 @@ func (r *promptetheusReceiver) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			r.sessions.Sweep(ctx, r.now())
+			r.sweep(ctx, r.now())
 		}
 	}
 }
 
-// Shutdown stops serving. Without persistent storage, open runs are
+// Shutdown stops serving. With persistent storage the sent marks are
+// stored, so that a restart re-emits nothing; without, open runs are
 // finalised now, as their state would not survive.
 func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
 	var err error
@@ -185,8 +202,12 @@ func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
 		r.stopSweep()
 	}
 	r.shutdownWG.Wait()
-	if r.sessions != nil && !r.sessions.Persistent() {
-		r.sessions.FinalizeAll(ctx, r.now())
+	if r.runs != nil {
+		if r.store.Persistent() {
+			r.storeSentMarks(ctx)
+		} else {
+			r.finalizeAll(ctx, r.now())
+		}
 	}
 	if r.storage != nil {
 		err = errors.Join(err, r.storage.Close(ctx))

@@ -240,7 +240,7 @@ func TestMalformedBodies(t *testing.T) {
 	r := s.do(t, http.MethodPost, "/api/traces/t1/events", testKey, &buf, "Content-Encoding", "gzip")
 	assert.Equal(t, 413, r.status, string(r.body))
 	assert.Empty(t, testutil.SpansOf(s.sink))
-	_, exists := s.rcv.sessions.Owner("t1")
+	_, exists := s.rcv.runs.Owner("t1")
 	assert.False(t, exists, "bad requests create no run")
 }
 

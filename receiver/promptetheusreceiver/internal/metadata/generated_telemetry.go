@@ -32,6 +32,8 @@ type TelemetryBuilder struct {
 	ReceiverPromptetheusEventsAccepted      metric.Int64Counter
 	ReceiverPromptetheusEventsDuplicate     metric.Int64Counter
 	ReceiverPromptetheusEventsRejected      metric.Int64Counter
+	ReceiverPromptetheusLlmCallsUnpriced    metric.Int64Counter
+	ReceiverPromptetheusStateBytes          metric.Int64ObservableGauge
 	ReceiverPromptetheusTracesFinalized     metric.Int64Counter
 	ReceiverPromptetheusTracesOpen          metric.Int64ObservableGauge
 }
@@ -45,6 +47,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterReceiverPromptetheusStateBytesCallback sets callback for observable ReceiverPromptetheusStateBytes metric.
+func (builder *TelemetryBuilder) RegisterReceiverPromptetheusStateBytesCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ReceiverPromptetheusStateBytes, obs: o})
+		return nil
+	}, builder.ReceiverPromptetheusStateBytes)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterReceiverPromptetheusTracesOpenCallback sets callback for observable ReceiverPromptetheusTracesOpen metric.
@@ -112,6 +129,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_receiver_promptetheus_events_rejected",
 		metric.WithDescription("Events refused, by reason. [Development]"),
 		metric.WithUnit("{events}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPromptetheusLlmCallsUnpriced, err = builder.meter.Int64Counter(
+		"otelcol_receiver_promptetheus_llm_calls_unpriced",
+		metric.WithDescription("LLM calls emitted without a cost because the price table does not know their model (their tokens still count). [Development]"),
+		metric.WithUnit("{calls}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPromptetheusStateBytes, err = builder.meter.Int64ObservableGauge(
+		"otelcol_receiver_promptetheus_state_bytes",
+		metric.WithDescription("Bytes of run state held in memory (dedup keys, seqs, pending halves, steps), bounded by sessions.max_bytes. [Development]"),
+		metric.WithUnit("By"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ReceiverPromptetheusTracesFinalized, err = builder.meter.Int64Counter(

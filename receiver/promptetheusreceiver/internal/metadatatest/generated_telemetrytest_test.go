@@ -20,6 +20,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterReceiverPromptetheusStateBytesCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterReceiverPromptetheusTracesOpenCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
@@ -28,6 +32,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ReceiverPromptetheusEventsAccepted.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsDuplicate.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsRejected.Add(context.Background(), 1)
+	tb.ReceiverPromptetheusLlmCallsUnpriced.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1)
 	AssertEqualReceiverPromptetheusAttributesTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -39,6 +44,12 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPromptetheusEventsRejected(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusLlmCallsUnpriced(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusStateBytes(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPromptetheusTracesFinalized(t, testTel,

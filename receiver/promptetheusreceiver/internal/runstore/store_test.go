@@ -1,0 +1,134 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package runstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
+	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
+	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
+)
+
+// openFileStorage opens a real file_storage client on dir.
+func openFileStorage(t *testing.T, dir string) storage.Client {
+	t.Helper()
+	f := filestorage.NewFactory()
+	cfg := f.CreateDefaultConfig().(*filestorage.Config)
+	cfg.Directory = dir
+	ext, err := f.Create(context.Background(), extensiontest.NewNopSettings(f.Type()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, ext.Start(context.Background(), componenttest.NewNopHost()))
+	client, err := ext.(storage.Extension).GetClient(context.Background(), component.KindReceiver, component.MustNewID("promptetheus"), "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ext.Shutdown(context.Background()) })
+	return client
+}
+
+var t0 = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+func sessionConfig(t *testing.T) *session.Config {
+	judge, err := agentrulesextension.Lookup(componenttest.NewNopHost(), nil, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	return &session.Config{MaxRuns: 10, MaxEventsPerRun: 1000, MaxBytesPerRun: 1 << 20, MaxBytes: 1 << 30, Judge: judge,
+		Mapping: mapping.Config{CaptureContent: true, MaxAttributeLength: 2048, MaxArrayLength: 128}}
+}
+
+func batchOf(t *testing.T, cfg *session.Config, r *session.Run, from, n int) *session.Batch {
+	var in []session.Incoming
+	for seq := from; seq < from+n; seq++ {
+		raw := json.RawMessage(fmt.Sprintf(`{"type":"tool_call","session_id":"r1","timestamp":"2026-03-01T10:00:00Z","seq":%d,"idempotency_key":"k%d","payload":{"tool_name":"t","call_id":"c%d"}}`, seq, seq, seq/2))
+		if seq%2 == 1 {
+			raw = json.RawMessage(fmt.Sprintf(`{"type":"tool_result","session_id":"r1","timestamp":"2026-03-01T10:00:01Z","seq":%d,"idempotency_key":"k%d","payload":{"call_id":"c%d","result":"ok"}}`, seq, seq, seq/2))
+		}
+		ev, err := wire.DecodeEvent(raw, "r1")
+		require.NoError(t, err)
+		in = append(in, session.Incoming{Event: &ev, Raw: raw})
+	}
+	return r.PlanAppend(context.Background(), cfg, in, t0)
+}
+
+func TestWriteLoadRollbackDelete(t *testing.T) {
+	dir := t.TempDir()
+	client := openFileStorage(t, dir)
+	s := New(client)
+	cfg := sessionConfig(t)
+	key := session.Key{Project: "proj_a", ID: "r1"}
+	g := session.NewRegistry(cfg)
+	r, created, err := g.Acquire(key, true, mapping.Run{Project: "proj_a", ID: "r1", Implicit: true}, t0)
+	require.NoError(t, err)
+	require.True(t, created)
+
+	// Three batches stored; the pipeline took the first two.
+	var spans int
+	for i := range 3 {
+		b := batchOf(t, cfg, r, 4*i, 3) // the third event of each waits for its result
+		require.NoError(t, s.Write(context.Background(), key, b))
+		r.Written(b)
+		r.Commit(cfg, b)
+		if i < 2 {
+			r.MarkSent(b.N)
+		}
+		spans += b.SpanCount()
+	}
+	// A fourth is refused by the pipeline and rolled back.
+	refused := batchOf(t, cfg, r, 12, 2)
+	require.NoError(t, s.Write(context.Background(), key, refused))
+	require.NoError(t, s.Rollback(context.Background(), key, refused, r.StoredHeader()))
+	g.Release(r)
+
+	// A restart: a new store over the same data.
+	require.NoError(t, client.Close(context.Background()))
+	s = New(openFileStorage(t, dir))
+	runs, err := s.Load(context.Background(), func(k session.Key, err error) { t.Errorf("%v: %v", k, err) })
+	require.NoError(t, err)
+	require.Len(t, runs, 1)
+	back := runs[0]
+	assert.Equal(t, int64(3), back.Batches(), "the refused batch is gone")
+	assert.Equal(t, []int64{2}, back.Unsent(), "the batch the pipeline did not take waits for redelivery")
+	tds, err := s.ReadSpans(context.Background(), key, 0, back.Batches())
+	require.NoError(t, err)
+	var read int
+	for _, td := range tds {
+		read += td.SpanCount()
+	}
+	assert.Equal(t, spans, read, "every stored span reads back")
+
+	require.NoError(t, s.WriteSent(context.Background(), key, 2))
+	runs, err = s.Load(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, runs[0].Unsent(), "a stored sent mark: nothing to re-emit")
+
+	require.NoError(t, s.Delete(context.Background(), key, back.Batches()))
+	runs, err = s.Load(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, runs)
+	var left []string
+	require.NoError(t, s.client.(storage.Walker).Walk(context.Background(), func(k string, _ []byte) ([]*storage.Operation, error) {
+		left = append(left, k)
+		return nil, nil
+	}))
+	assert.Empty(t, left, "nothing of the run is left")
+}
+
+func TestMemoryStoreKeepsNothing(t *testing.T) {
+	s := New(nil)
+	assert.False(t, s.Persistent())
+	runs, err := s.Load(context.Background(), nil)
+	require.NoError(t, err)
+	assert.Empty(t, runs)
+}
