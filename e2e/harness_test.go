@@ -389,9 +389,24 @@ type collectorOptions struct {
 	pipelineReceivers []string
 	// pprof, when set, serves the pprof extension on this address.
 	pprof string
+	// extensionsYAML is added to the extensions section; the service also
+	// starts extensions.
+	extensionsYAML string
+	extensions     []string
+	// console is the YAML of the receiver's console section (default: the
+	// dev console token for both projects).
+	console string
 }
 
 func startCollector(t testing.TB, opts collectorOptions) *collector {
+	t.Helper()
+	c := newCollector(t, opts)
+	c.restart(t)
+	return c
+}
+
+// newCollector writes the configuration of opts without starting it.
+func newCollector(t testing.TB, opts collectorOptions) *collector {
 	t.Helper()
 	if opts.dataDir == "" {
 		opts.dataDir = t.TempDir()
@@ -411,11 +426,14 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 	if opts.pipelineReceivers == nil {
 		opts.pipelineReceivers = []string{"promptetheus"}
 	}
-	extensions := "[file_storage, agent_rules]"
-	pprofYAML := ""
+	extensions := append([]string{"file_storage", "agent_rules"}, opts.extensions...)
+	extensionsYAML := indent(opts.extensionsYAML, "  ")
 	if opts.pprof != "" {
-		extensions = "[file_storage, agent_rules, pprof]"
-		pprofYAML = "  pprof:\n    endpoint: " + opts.pprof
+		extensions = append(extensions, "pprof")
+		extensionsYAML += "\n  pprof:\n    endpoint: " + opts.pprof
+	}
+	if opts.console == "" {
+		opts.console = "tokens: [pt_console_token]\nprojects: [proj_acmemeet, proj_other]"
 	}
 	var exporterYAML strings.Builder
 	var names []string
@@ -441,8 +459,7 @@ receivers:
       - project: proj_other
         key: pt_other_key
     console:
-      tokens: [pt_console_token]
-      projects: [proj_acmemeet, proj_other]
+%[14]s
     rules: agent_rules
     %[9]s
     artifacts:
@@ -476,10 +493,10 @@ service:
       exporters: [%[8]s]
 `, opts.dataDir, c.api, indent(opts.receiverExtra, "    "), indent(opts.processorYAML, "  "), exporterYAML.String(),
 		portOf(c.metrics), processors, strings.Join(names, ", "), storage, indent(opts.extraReceivers, "  "),
-		strings.Join(opts.pipelineReceivers, ", "), pprofYAML, extensions)
+		strings.Join(opts.pipelineReceivers, ", "), extensionsYAML, "["+strings.Join(extensions, ", ")+"]",
+		indent(opts.console, "      "))
 	c.config = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
-	c.restart(t)
 	return c
 }
 
