@@ -218,3 +218,33 @@ func TestConsoleAuthenticatorLookup(t *testing.T) {
 		assert.Equal(t, 403, s.post(t, "/api/traces/t1/analyze", testKey, "").status, "API keys never reach the extension")
 	})
 }
+
+// BenchmarkAuthenticate: what each kind of credential costs a request; the
+// API key is the baseline (every ingest request pays it).
+func BenchmarkAuthenticate(b *testing.B) {
+	idp := testutil.NewOIDCProvider(b)
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.APIKeys = []APIKeyConfig{{Project: "proj_dev", Key: testKey}, {Project: "proj_other", Key: otherKey}}
+	cfg.Console.Tokens = []configopaque.String{testConsole}
+	cfg.Console.Authenticator = &oidcID
+	a, err := newAuthenticator(cfg, hostWith(map[component.ID]component.Component{
+		oidcID: startOIDC(b, idp.Issuer(), consoleAudience, nil),
+	}))
+	require.NoError(b, err)
+	for name, token := range map[string]string{
+		"api_key":       testKey,
+		"console_token": testConsole,
+		"oidc_jwt":      idp.Sign(b, idp.Claims(consoleAudience)),
+	} {
+		b.Run(name, func(b *testing.B) {
+			req, err := http.NewRequest(http.MethodPost, "/api/traces/t1/analyze", http.NoBody)
+			require.NoError(b, err)
+			req.Header.Set("Authorization", "Bearer "+token)
+			for b.Loop() {
+				if _, err := a.authenticate(req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
