@@ -100,7 +100,7 @@ FUZZ_TARGETS := \
 	FuzzScanner:./internal/wire \
 	FuzzMapEvent:./internal/mapping \
 	FuzzArtifactNames:./receiver/promptetheusreceiver/internal/artifactstore \
-	FuzzJWTVerify:./receiver/promptetheusreceiver \
+	FuzzAuthenticate:./receiver/promptetheusreceiver \
 	FuzzUserRuleCondition:./extension/agentrulesextension
 
 fuzz: ## Run every fuzz target for FUZZTIME.

@@ -904,8 +904,13 @@ func TestCollectorConfig(t *testing.T) {
 		assert.True(t, strings.HasPrefix(str(get(k, "key_sha256")), "${env:"), "key_sha256 comes from the environment")
 	}
 	assert.Nil(t, get(rcv, "console", "tokens"), "no static console tokens in production")
-	for _, f := range []string{"jwks_url", "issuer", "audience"} {
-		assert.True(t, strings.HasPrefix(str(get(rcv, "console", "jwt", f)), "${env:"), "console.jwt.%s comes from the environment", f)
+	assert.Nil(t, get(rcv, "auth"), "the server's own auth would refuse API keys and /health")
+	assert.Equal(t, "oidc", get(rcv, "console", "authenticator"), "console JWTs through the oidc extension")
+	assert.Contains(t, list(get(cfg, "service", "extensions")), "oidc")
+	providers := list(get(cfg, "extensions", "oidc", "providers"))
+	require.Len(t, providers, 1)
+	for _, f := range []string{"issuer_url", "audience", "public_keys_file"} {
+		assert.True(t, strings.HasPrefix(str(get(providers[0], f)), "${env:"), "oidc %s comes from the environment", f)
 	}
 
 	exp := get(cfg, "exporters", "tempo")

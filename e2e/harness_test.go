@@ -405,9 +405,24 @@ type collectorOptions struct {
 	// pipeline (flushing every second) and serves its metrics with the
 	// prometheus exporter on this address.
 	agentMetrics string
+	// extensionsYAML is added to the extensions section; the service also
+	// starts extensions.
+	extensionsYAML string
+	extensions     []string
+	// console is the YAML of the receiver's console section (default: the
+	// dev console token for both projects).
+	console string
 }
 
 func startCollector(t testing.TB, opts collectorOptions) *collector {
+	t.Helper()
+	c := newCollector(t, opts)
+	c.restart(t)
+	return c
+}
+
+// newCollector writes the configuration of opts without starting it.
+func newCollector(t testing.TB, opts collectorOptions) *collector {
 	t.Helper()
 	if opts.dataDir == "" {
 		opts.dataDir = t.TempDir()
@@ -427,11 +442,14 @@ func startCollector(t testing.TB, opts collectorOptions) *collector {
 	if opts.pipelineReceivers == nil {
 		opts.pipelineReceivers = []string{"promptetheus"}
 	}
-	extensions := "[file_storage, agent_rules]"
-	pprofYAML := ""
+	extensions := append([]string{"file_storage", "agent_rules"}, opts.extensions...)
+	extensionsYAML := indent(opts.extensionsYAML, "  ")
 	if opts.pprof != "" {
-		extensions = "[file_storage, agent_rules, pprof]"
-		pprofYAML = "  pprof:\n    endpoint: " + opts.pprof
+		extensions = append(extensions, "pprof")
+		extensionsYAML += "\n  pprof:\n    endpoint: " + opts.pprof
+	}
+	if opts.console == "" {
+		opts.console = "tokens: [pt_console_token]\nprojects: [proj_acmemeet, proj_other]"
 	}
 	var exporterYAML strings.Builder
 	var names []string
@@ -464,8 +482,7 @@ receivers:
       - project: proj_other
         key: pt_other_key
     console:
-      tokens: [pt_console_token]
-      projects: [proj_acmemeet, proj_other]
+%[14]s
     rules: agent_rules
     %[9]s
     artifacts:
@@ -478,7 +495,7 @@ processors:
     limit_percentage: 80
     spike_limit_percentage: 20
 %[4]s
-%[14]s
+%[17]s
 exporters:
 %[5]s
 %[15]s
@@ -502,10 +519,10 @@ service:
 %[16]s
 `, opts.dataDir, c.api, indent(opts.receiverExtra, "    "), indent(opts.processorYAML, "  "), exporterYAML.String(),
 		portOf(c.metrics), processors, strings.Join(names, ", "), storage, indent(opts.extraReceivers, "  "),
-		strings.Join(opts.pipelineReceivers, ", "), pprofYAML, extensions, connectorYAML, promExporterYAML, metricsPipelineYAML)
+		strings.Join(opts.pipelineReceivers, ", "), extensionsYAML, "["+strings.Join(extensions, ", ")+"]",
+		indent(opts.console, "      "), promExporterYAML, metricsPipelineYAML, connectorYAML)
 	c.config = filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(c.config, []byte(cfg), 0o600))
-	c.restart(t)
 	return c
 }
 

@@ -280,7 +280,7 @@ func TestE2EDeployConfigValidates(t *testing.T) {
 	cmd := exec.Command(collectorBinary(t), "validate", "--config", filepath.Join(repoRoot(t), "deploy", "collector.yaml"))
 	cmd.Env = append(os.Environ(),
 		"PROMPTETHEUS_PROJECT_KEY_SHA256=0c1a6e1e0a0b8b9b1b6a2a9f3a1c5d2e9f8e7d6c5b4a39281706f5e4d3c2b1a0",
-		"PROMPTETHEUS_CONSOLE_JWKS_URL=https://auth.example.com/.well-known/jwks.json",
+		"PROMPTETHEUS_CONSOLE_JWT_KEYS_FILE="+filepath.Join(repoRoot(t), "deploy", "console-keys.placeholder.json"),
 		"PROMPTETHEUS_CONSOLE_JWT_ISSUER=https://auth.example.com/",
 		"PROMPTETHEUS_CONSOLE_JWT_AUDIENCE=authenticated")
 	out, err := cmd.CombinedOutput()

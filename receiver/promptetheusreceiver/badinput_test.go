@@ -11,10 +11,12 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/receiver/receivertest"
@@ -145,29 +147,36 @@ func TestBadRequests(t *testing.T) {
 }
 
 // TestSecretsNeverLeak sends good and bad credentials and checks that no
-// key, token or JWT secret shows in any response or any log line, at debug
-// level.
+// key, token or JWT shows in any response or any log line (the receiver's
+// and the console auth extension's), at debug level.
 func TestSecretsNeverLeak(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
+	idp := testutil.NewOIDCProvider(t)
+	oidc := startOIDC(t, idp.Issuer(), consoleAudience, zap.New(core))
 	cfg := testReceiverConfig(t)
-	cfg.Console.JWT = &JWTConfig{HS256Secret: hsSecret, Audience: "authenticated"}
+	cfg.Console.Authenticator = &oidcID
 	set := receivertest.NewNopSettings(metadata.Type)
 	set.Logger = zap.New(core)
 	sink := new(consumertest.TracesSink)
 	r, err := NewFactory().CreateTraces(context.Background(), set, cfg, sink)
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, r.Start(context.Background(), hostWith(map[component.ID]component.Component{oidcID: oidc})))
 	s := &testServer{url: "http://" + cfg.ServerConfig.NetAddr.Endpoint, sink: sink, rcv: r.(*promptetheusReceiver)}
 
-	secrets := []string{testKey, otherKey, testConsole, hsSecret, "pt_live_guess_0123456789"}
+	expired := idp.Claims(consoleAudience)
+	expired.Expiry = jwt.NewNumericDate(time.Now().Add(-time.Minute))
+	secrets := []string{
+		testKey, otherKey, testConsole, "pt_live_guess_0123456789",
+		idp.Sign(t, idp.Claims(consoleAudience)), idp.Sign(t, expired),
+	}
 	var bodies []string
 	for _, token := range secrets {
 		for _, path := range []string{"/api/traces/t1/events", "/api/traces/t1/analyze", "/api/traces/t1/artifacts"} {
 			bodies = append(bodies, string(s.post(t, path, token, oneEvent).body))
 		}
 	}
-	bodies = append(bodies, string(s.post(t, "/api/traces/t1/analyze", signHS(t, hsSecret+"!", validClaims()), "").body))
 	require.NoError(t, r.Shutdown(context.Background()))
+	require.NotEmpty(t, logs.FilterMessageSnippet("Authentication failed").All(), "the extension logged the refused JWT")
 
 	var logText strings.Builder
 	for _, e := range logs.All() {

@@ -70,26 +70,18 @@ type APIKeyConfig struct {
 	KeySHA256 configopaque.String `mapstructure:"key_sha256"`
 }
 
-// ConsoleConfig configures console credentials: static tokens (development)
-// and JWTs verified with an HS256 secret or RS256 keys from a JWKS.
+// ConsoleConfig configures the credentials of console callers: an auth
+// extension (e.g. oidc, for JWTs signed by an identity provider) and static
+// tokens for development.
 type ConsoleConfig struct {
+	// Authenticator is the ID of a server auth extension (e.g. oidc) that
+	// authenticates console callers from the request headers. It is asked
+	// only about credentials that are not a static token or API key.
+	Authenticator *component.ID `mapstructure:"authenticator"`
+	// Tokens are static console tokens, for development.
 	Tokens []configopaque.String `mapstructure:"tokens"`
-	JWT    *JWTConfig            `mapstructure:"jwt"`
 	// Projects the console may read; empty means every configured project.
 	Projects []string `mapstructure:"projects"`
-}
-
-// JWTConfig verifies console JWTs.
-type JWTConfig struct {
-	HS256Secret configopaque.String `mapstructure:"hs256_secret"`
-	JWKSURL     string              `mapstructure:"jwks_url"`
-	JWKSFile    string              `mapstructure:"jwks_file"`
-	Issuer      string              `mapstructure:"issuer"`
-	Audience    string              `mapstructure:"audience"`
-	// Leeway tolerates clock skew on exp and nbf.
-	Leeway time.Duration `mapstructure:"leeway"`
-	// JWKSRefresh is how often keys are fetched again from JWKSURL.
-	JWKSRefresh time.Duration `mapstructure:"jwks_refresh_interval"`
 }
 
 // SessionsConfig bounds run state.
@@ -138,8 +130,9 @@ var projectIDPattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 // Validate checks the receiver configuration.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if len(cfg.APIKeys) == 0 && len(cfg.Console.Tokens) == 0 && cfg.Console.JWT == nil {
-		errs = append(errs, errors.New("at least one of api_keys, console.tokens or console.jwt must be set"))
+	console := len(cfg.Console.Tokens) > 0 || cfg.Console.Authenticator != nil
+	if len(cfg.APIKeys) == 0 && !console {
+		errs = append(errs, errors.New("at least one of api_keys, console.tokens or console.authenticator must be set"))
 	}
 	known := map[string]bool{}
 	for i, k := range cfg.APIKeys {
@@ -168,11 +161,8 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("console.projects: %q must match %s", p, projectIDPattern))
 		}
 	}
-	if (len(cfg.Console.Tokens) > 0 || cfg.Console.JWT != nil) && len(cfg.Console.Projects) == 0 && len(known) == 0 {
+	if console && len(cfg.Console.Projects) == 0 && len(known) == 0 {
 		errs = append(errs, errors.New("console.projects is required when no api_keys name a project"))
-	}
-	if j := cfg.Console.JWT; j != nil {
-		errs = append(errs, j.validate())
 	}
 	s := cfg.Sessions
 	if s.IdleTimeout <= 0 || s.Retention <= 0 {
@@ -201,24 +191,4 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("retry_after must be at least 1s"))
 	}
 	return errors.Join(errs...)
-}
-
-func (j *JWTConfig) validate() error {
-	sources := 0
-	for _, set := range []bool{j.HS256Secret != "", j.JWKSURL != "", j.JWKSFile != ""} {
-		if set {
-			sources++
-		}
-	}
-	switch {
-	case sources != 1:
-		return errors.New("console.jwt: exactly one of hs256_secret, jwks_url or jwks_file is required")
-	case j.HS256Secret != "" && len(j.HS256Secret) < 32:
-		return errors.New("console.jwt: hs256_secret must be at least 32 bytes")
-	case j.Audience == "" && j.Issuer == "":
-		return errors.New("console.jwt: set audience or issuer (or both) so tokens for other services are refused")
-	case j.Leeway < 0 || j.Leeway > 5*time.Minute:
-		return errors.New("console.jwt: leeway must be between 0 and 5m")
-	}
-	return nil
 }

@@ -43,8 +43,8 @@ func TestLoadConfig(t *testing.T) {
 		require.NoError(t, confmap.Validate(cfg))
 		assert.Equal(t, "0.0.0.0:9418", cfg.ServerConfig.NetAddr.Endpoint)
 		assert.Equal(t, "ws_prod", cfg.WorkspaceID)
-		assert.Equal(t, "https://auth.example.com/.well-known/jwks.json", cfg.Console.JWT.JWKSURL)
-		assert.Equal(t, 30*time.Second, cfg.Console.JWT.Leeway)
+		assert.Equal(t, component.MustNewID("oidc"), *cfg.Console.Authenticator)
+		assert.Equal(t, []string{"proj_booking"}, cfg.Console.Projects)
 		assert.Equal(t, 20000, cfg.Sessions.MaxEventsPerRun)
 		assert.False(t, cfg.Mapping.CaptureContent)
 		assert.Equal(t, component.MustNewID("file_storage"), *cfg.Storage)
@@ -54,7 +54,7 @@ func TestLoadConfig(t *testing.T) {
 
 	t.Run("no credentials", func(t *testing.T) {
 		err := confmap.Validate(load(t, "no_credentials"))
-		assert.ErrorContains(t, err, "at least one of api_keys, console.tokens or console.jwt must be set")
+		assert.ErrorContains(t, err, "at least one of api_keys, console.tokens or console.authenticator must be set")
 	})
 
 	t.Run("bad key", func(t *testing.T) {
@@ -64,21 +64,28 @@ func TestLoadConfig(t *testing.T) {
 	})
 }
 
-func TestValidateJWTConfig(t *testing.T) {
-	for name, c := range map[string]struct {
-		jwt  JWTConfig
-		want string
-	}{
-		"no key source":   {JWTConfig{Audience: "a"}, "exactly one of hs256_secret, jwks_url or jwks_file"},
-		"two key sources": {JWTConfig{JWKSURL: "https://x", JWKSFile: "/f", Audience: "a"}, "exactly one of"},
-		"short secret":    {JWTConfig{HS256Secret: "short", Audience: "a"}, "at least 32 bytes"},
-		"no audience":     {JWTConfig{JWKSURL: "https://x"}, "set audience or issuer"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg := NewFactory().CreateDefaultConfig().(*Config)
-			cfg.Console.Projects = []string{"p"}
-			cfg.Console.JWT = &c.jwt
-			assert.ErrorContains(t, cfg.Validate(), c.want)
-		})
+func TestConsoleConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub := func(name string) *confmap.Conf {
+		c, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+		require.NoError(t, err)
+		return c
 	}
+
+	t.Run("authenticator alone needs console.projects", func(t *testing.T) {
+		cfg := NewFactory().CreateDefaultConfig().(*Config)
+		require.NoError(t, sub("console_only").Unmarshal(cfg))
+		assert.Equal(t, component.MustNewIDWithName("oidc", "console"), *cfg.Console.Authenticator)
+		assert.ErrorContains(t, confmap.Validate(cfg), "console.projects is required when no api_keys name a project")
+		cfg.Console.Projects = []string{"proj_booking"}
+		assert.NoError(t, confmap.Validate(cfg))
+	})
+
+	// The receiver verified JWTs itself before; its settings are refused by
+	// name, and console.authenticator replaces them.
+	t.Run("removed jwt settings", func(t *testing.T) {
+		cfg := NewFactory().CreateDefaultConfig()
+		assert.ErrorContains(t, sub("removed_jwt").Unmarshal(cfg), "'console' has invalid keys: jwt")
+	})
 }

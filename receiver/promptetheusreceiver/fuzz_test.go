@@ -4,36 +4,51 @@
 package promptetheusreceiver
 
 import (
-	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"net/http/httptest"
 	"testing"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
-	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 )
 
-// FuzzJWTVerify: no token forged without the secret verifies, and no input
-// panics the verifier.
-func FuzzJWTVerify(f *testing.F) {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: []byte("another-secret-that-is-32-bytes-long!")}, nil)
+// FuzzAuthenticate: no Authorization header authenticates unless it carries
+// a configured secret or a token the identity provider signed, which the
+// fuzzer cannot forge; and no input panics the authenticator or the oidc
+// extension behind it.
+func FuzzAuthenticate(f *testing.F) {
+	idp := testutil.NewOIDCProvider(f)
+	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		f.Fatal(err)
 	}
-	forged, err := jwt.Signed(signer).Claims(jwt.Claims{Audience: jwt.Audience{"authenticated"}, Expiry: jwt.NewNumericDate(time.Now().Add(time.Hour))}).Serialize()
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, s := range []string{forged, "a.b.c", "eyJhbGciOiJub25lIn0.eyJhdWQiOiJhdXRoZW50aWNhdGVkIn0.", "...."} {
+	claims := idp.Claims(consoleAudience)
+	for _, s := range []string{
+		"Bearer " + testutil.SignJWT(f, jose.RS256, other, "k1", claims),
+		"Bearer " + testutil.SignJWT(f, jose.HS256, []byte("a-secret-that-is-32-bytes-long!!"), "k1", claims),
+		"Bearer " + unsignedJWT(claims),
+		"Bearer a.b.c", "Bearer ....", "Basic dXNlcjpwdw==", "bearer  " + testKey + " ", "",
+	} {
 		f.Add(s)
 	}
-	v, err := newJWTVerifier(&JWTConfig{HS256Secret: configopaque.String(hsSecret), Audience: "authenticated"})
+	cfg := NewFactory().CreateDefaultConfig().(*Config)
+	cfg.APIKeys = []APIKeyConfig{{Project: "proj_dev", Key: testKey}}
+	cfg.Console.Authenticator = &oidcID
+	a, err := newAuthenticator(cfg, hostWith(map[component.ID]component.Component{
+		oidcID: startOIDC(f, idp.Issuer(), consoleAudience, nil),
+	}))
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Fuzz(func(t *testing.T, token string) {
-		if v.verify(context.Background(), token) == nil {
-			t.Fatalf("verified a token not signed with the secret: %q", token)
+	f.Fuzz(func(t *testing.T, header string) {
+		req := httptest.NewRequest("POST", "/api/traces/t1/analyze", nil)
+		req.Header.Set("Authorization", header)
+		p, err := a.authenticate(req)
+		if err == nil && (p.kind != principalAPIKey || bearerToken(req) != testKey) {
+			t.Fatalf("authenticated %q as %+v", header, p)
 		}
 	})
 }

@@ -81,14 +81,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Traces) (*pro
 
 // Start restores run state, then serves the API.
 func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) error {
-	var jwt *jwtVerifier
-	if r.cfg.Console.JWT != nil {
-		var err error
-		if jwt, err = newJWTVerifier(r.cfg.Console.JWT); err != nil {
-			return err
-		}
+	auth, err := newAuthenticator(r.cfg, host)
+	if err != nil {
+		return err
 	}
-	r.auth = newAuthenticator(r.cfg, jwt)
+	r.auth = auth
 
 	judge, err := agentrulesextension.Lookup(host, r.cfg.Rules, r.settings.TelemetrySettings)
 	if err != nil {

@@ -66,6 +66,12 @@ type testServer struct {
 
 func startReceiver(t *testing.T, cfg *Config, next consumer.Traces) *testServer {
 	t.Helper()
+	return startReceiverOn(t, componenttest.NewNopHost(), cfg, next)
+}
+
+// startReceiverOn starts the receiver on host, which holds its extensions.
+func startReceiverOn(t *testing.T, host component.Host, cfg *Config, next consumer.Traces) *testServer {
+	t.Helper()
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.TracesSink)
 	if next == nil {
@@ -73,7 +79,7 @@ func startReceiver(t *testing.T, cfg *Config, next consumer.Traces) *testServer 
 	}
 	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, next)
 	require.NoError(t, err)
-	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, r.Start(context.Background(), host))
 	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
 	return &testServer{url: "http://" + cfg.ServerConfig.NetAddr.Endpoint, sink: sink, rcv: r.(*promptetheusReceiver)}
 }
