@@ -44,7 +44,7 @@ type promptetheusReceiver struct {
 
 	auth      *authenticator
 	sessions  *session.Manager
-	artifacts artifactstore.Store
+	artifacts *artifactstore.Store
 	storage   storage.Client
 
 	server     *http.Server
@@ -130,7 +130,9 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 		return err
 	}
 
-	r.artifacts = artifactstore.NewLocal(r.cfg.Artifacts.Directory)
+	if err := r.startArtifacts(); err != nil {
+		return err
+	}
 
 	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes(),
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
@@ -184,6 +186,7 @@ func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
 		r.stopSweep()
 	}
 	r.shutdownWG.Wait()
+	err = errors.Join(err, r.closeArtifacts())
 	if r.sessions != nil && !r.sessions.Persistent() {
 		r.sessions.FinalizeAll(ctx, r.now())
 	}

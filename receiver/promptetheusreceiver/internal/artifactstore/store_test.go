@@ -41,7 +41,7 @@ func (c *clock) advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func testConfig(t *testing.T) (Config, *clock) {
+func testConfig(t testing.TB) (Config, *clock) {
 	c := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
 	return Config{Directory: t.TempDir(), MaxTotalSize: 1 << 20, Retention: time.Hour, Now: c.Now}, c
 }

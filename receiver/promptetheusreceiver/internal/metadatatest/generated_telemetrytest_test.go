@@ -20,15 +20,30 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterReceiverPromptetheusArtifactsSizeCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterReceiverPromptetheusTracesOpenCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ReceiverPromptetheusArtifactsExpired.Add(context.Background(), 1)
+	tb.ReceiverPromptetheusArtifactsRefused.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusAttributesTruncated.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsAccepted.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsDuplicate.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsRejected.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1)
+	AssertEqualReceiverPromptetheusArtifactsExpired(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusArtifactsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusArtifactsSize(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPromptetheusAttributesTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
