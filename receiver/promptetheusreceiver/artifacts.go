@@ -5,8 +5,10 @@ package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptet
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,6 +16,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/internal/wire"
@@ -89,7 +94,7 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 		return
 	}
 	if meta.SizeBytes > r.cfg.Artifacts.MaxSize || req.ContentLength > r.cfg.Artifacts.MaxSize {
-		writeDetail(w, http.StatusRequestEntityTooLarge, errArtifactTooLarge)
+		r.refuseArtifact(w, req, limitMaxSize)
 		return
 	}
 
@@ -102,18 +107,18 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 		return
 	}
 
+	var body io.Reader
 	if !meta.MetadataOnly {
-		sha, size, err := r.artifacts.PutBlob(req.Context(), req.Body, r.cfg.Artifacts.MaxSize)
-		var tooLarge *http.MaxBytesError
-		switch {
-		case errors.Is(err, artifactstore.ErrTooLarge), errors.As(err, &tooLarge):
-			writeDetail(w, http.StatusRequestEntityTooLarge, errArtifactTooLarge)
-			return
-		case err != nil:
-			r.writeError(w, err)
-			return
-		}
-		meta.SHA256, meta.SizeBytes = sha, size
+		body = req.Body
+	}
+	upload, err := r.artifacts.Begin(req.Context(), body, req.ContentLength, r.cfg.Artifacts.MaxSize)
+	if err != nil {
+		r.writeArtifactError(w, req, err)
+		return
+	}
+	defer upload.Abort() // a no-op once committed
+	if !meta.MetadataOnly {
+		meta.SHA256, meta.SizeBytes = upload.SHA256(), upload.Size()
 	}
 
 	view := r.artifactView(&meta)
@@ -123,17 +128,94 @@ func (r *promptetheusReceiver) handleUpload(w http.ResponseWriter, req *http.Req
 		UploadedAt: meta.CreatedAt,
 	}
 	if err := r.addArtifact(req.Context(), session.Key{Project: project, ID: runID}, span, r.now()); err != nil {
-		r.writeError(w, err)
+		r.writeArtifactError(w, req, err)
 		return
 	}
-	if err := r.artifacts.PutMeta(req.Context(), &meta); err != nil {
-		r.writeError(w, err)
+	if err := upload.Commit(req.Context(), &meta); err != nil {
+		r.writeArtifactError(w, req, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]artifactView{"artifact": view})
 }
 
-const errArtifactTooLarge = "artifact exceeds maximum size"
+// Values of the limit attribute of receiver_promptetheus_artifacts_refused.
+const (
+	limitMaxSize         = "max_size"
+	limitMaxSizePerTrace = "max_size_per_trace"
+	limitMaxTotalSize    = "max_total_size"
+)
+
+// writeArtifactError answers an upload that failed, counting refusals.
+func (r *promptetheusReceiver) writeArtifactError(w http.ResponseWriter, req *http.Request, err error) {
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.Is(err, artifactstore.ErrTooLarge), errors.As(err, &tooLarge):
+		r.refuseArtifact(w, req, limitMaxSize)
+	case errors.Is(err, artifactstore.ErrFull):
+		r.refuseArtifact(w, req, limitMaxTotalSize)
+	case errors.Is(err, session.ErrArtifactQuota):
+		r.countRefusedArtifact(req, limitMaxSizePerTrace)
+		r.writeError(w, err)
+	default:
+		r.writeError(w, err)
+	}
+}
+
+// refuseArtifact answers an upload over a size limit. One artifact over
+// max_size will never fit: 413, which the SDK does not retry. A full store
+// is temporary, as retention frees space: 503 and Retry-After, which the
+// SDK retries with backoff, keeping the artifact meanwhile.
+func (r *promptetheusReceiver) refuseArtifact(w http.ResponseWriter, req *http.Request, limit string) {
+	r.countRefusedArtifact(req, limit)
+	if limit == limitMaxTotalSize {
+		r.retryAfter(w)
+		writeDetail(w, http.StatusServiceUnavailable, errArtifactStoreFull)
+		return
+	}
+	writeDetail(w, http.StatusRequestEntityTooLarge, errArtifactTooLarge)
+}
+
+func (r *promptetheusReceiver) countRefusedArtifact(req *http.Request, limit string) {
+	r.telemetry.ReceiverPromptetheusArtifactsRefused.Add(req.Context(), 1,
+		metric.WithAttributes(attribute.String("limit", limit)))
+}
+
+const (
+	errArtifactTooLarge  = "artifact exceeds maximum size"
+	errArtifactStoreFull = "artifact storage is full; retry later"
+)
+
+// startArtifacts opens the artifact store, which deletes the temporary files
+// of a crash and counts what is stored, and starts its retention sweeps.
+func (r *promptetheusReceiver) startArtifacts() error {
+	store, err := artifactstore.Open(artifactstore.Config{
+		Directory:    r.cfg.Artifacts.Directory,
+		MaxTotalSize: r.cfg.Artifacts.MaxTotalSize,
+		Retention:    r.cfg.Artifacts.Retention,
+		Now:          r.now,
+		OnExpired: func(n int) {
+			r.telemetry.ReceiverPromptetheusArtifactsExpired.Add(context.Background(), int64(n))
+		},
+		Logger: r.settings.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	r.artifacts = store
+	store.Start()
+	return r.telemetry.RegisterReceiverPromptetheusArtifactsSizeCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(store.Usage())
+		return nil
+	})
+}
+
+// closeArtifacts stops the retention sweeps and releases the directory.
+func (r *promptetheusReceiver) closeArtifacts() error {
+	if r.artifacts == nil {
+		return nil
+	}
+	return r.artifacts.Close()
+}
 
 // readArtifactMetadata reads a metadata-only upload, answering errors itself.
 func (r *promptetheusReceiver) readArtifactMetadata(w http.ResponseWriter, req *http.Request, meta *artifactstore.Meta) bool {

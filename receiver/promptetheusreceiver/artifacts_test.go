@@ -5,18 +5,31 @@ package promptetheusreceiver
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/artifactstore"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
+	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadatatest"
 )
 
 func (s *testServer) upload(t *testing.T, token, run string, body []byte, headers ...string) response {
@@ -126,4 +139,122 @@ func TestSanitizeFilename(t *testing.T) {
 		assert.Equal(t, want, artifactstore.SanitizeFilename(in), in)
 	}
 	assert.Len(t, artifactstore.SanitizeFilename(strings.Repeat("a", 500)), 200)
+}
+
+// testClock is a settable clock for the receiver.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// startMeasuredReceiver starts a receiver with telemetry and a clock, and
+// returns a function that shuts it down.
+func startMeasuredReceiver(t *testing.T, cfg *Config, tel *componenttest.Telemetry, c *testClock) (*testServer, func()) {
+	t.Helper()
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.TracesSink)
+	r, err := NewFactory().CreateTraces(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
+	require.NoError(t, err)
+	r.(*promptetheusReceiver).now = c.Now
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	var once sync.Once
+	stop := func() { once.Do(func() { require.NoError(t, r.Shutdown(context.Background())) }) }
+	t.Cleanup(stop)
+	return &testServer{url: "http://" + cfg.ServerConfig.NetAddr.Endpoint, sink: sink, rcv: r.(*promptetheusReceiver)}, stop
+}
+
+// storedBytes sums the files of an artifact directory.
+func storedBytes(t *testing.T, dir string) int64 {
+	t.Helper()
+	var total int64
+	require.NoError(t, filepath.Walk(dir, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			total += info.Size()
+		}
+		return err
+	}))
+	return total
+}
+
+// TestArtifactStoreFull: past max_total_size an upload is answered 503 with
+// Retry-After, which the SDK retries, until retention frees space; the
+// budget holds across a restart.
+func TestArtifactStoreFull(t *testing.T) {
+	cfg := testReceiverConfig(t)
+	cfg.Artifacts.MaxSize = 12 << 10
+	cfg.Artifacts.MaxSizePerTrace = 12 << 10
+	cfg.Artifacts.MaxTotalSize = 24 << 10
+	cfg.Artifacts.Retention = 24 * time.Hour
+	clock := &testClock{now: time.Now().UTC()}
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	s, stop := startMeasuredReceiver(t, cfg, tel, clock)
+
+	png := func(fill byte) []byte { return bytes.Repeat([]byte{fill}, 10<<10) }
+	first := s.upload(t, testKey, "t1", png(1), "Content-Type", "image/png")
+	require.Equal(t, 201, first.status)
+	firstURI := first.json(t)["artifact"].(map[string]any)["uri"].(string)
+	r := s.upload(t, testKey, "t2", png(2), "Content-Type", "image/png")
+	require.Equal(t, http.StatusServiceUnavailable, r.status, string(r.body))
+	assert.Equal(t, "5", r.header.Get("Retry-After"))
+	assert.JSONEq(t, `{"detail": "artifact storage is full; retry later"}`, string(r.body))
+	r = s.upload(t, testKey, "t3", bytes.Repeat([]byte{3}, 13<<10), "Content-Type", "image/png")
+	require.Equal(t, http.StatusRequestEntityTooLarge, r.status, "one artifact over max_size is still 413")
+
+	used := storedBytes(t, cfg.Artifacts.Directory)
+	assert.LessOrEqual(t, used, cfg.Artifacts.MaxTotalSize)
+	metadatatest.AssertEqualReceiverPromptetheusArtifactsSize(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: used}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualReceiverPromptetheusArtifactsRefused(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("limit", "max_size"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("limit", "max_total_size"))},
+	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// Usage is counted again at start-up: still full after a restart.
+	stop()
+	s, _ = startMeasuredReceiver(t, cfg, tel, clock)
+	assert.Equal(t, http.StatusServiceUnavailable, s.upload(t, testKey, "t2", png(2), "Content-Type", "image/png").status)
+
+	clock.advance(25 * time.Hour)
+	n, err := s.rcv.artifacts.Sweep(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	metadatatest.AssertEqualReceiverPromptetheusArtifactsExpired(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	assert.Equal(t, 201, s.upload(t, testKey, "t2", png(2), "Content-Type", "image/png").status, "retention freed the space")
+	assert.Equal(t, 404, s.do(t, http.MethodGet, firstURI, testKey, nil).status, "the expired artifact is gone")
+}
+
+func TestReceiverStartDeletesTemporaryFilesOfACrash(t *testing.T) {
+	cfg := testReceiverConfig(t)
+	tmp := filepath.Join(cfg.Artifacts.Directory, "tmp")
+	require.NoError(t, os.MkdirAll(tmp, 0o750))
+	left := filepath.Join(tmp, "blob-4242")
+	require.NoError(t, os.WriteFile(left, bytes.Repeat([]byte{1}, 1<<20), 0o600))
+	startReceiver(t, cfg, nil)
+	assert.NoFileExists(t, left)
+}
+
+func TestTwoReceiversCannotShareAnArtifactDirectory(t *testing.T) {
+	cfg := testReceiverConfig(t)
+	startReceiver(t, cfg, nil)
+	second := testReceiverConfig(t)
+	second.Artifacts.Directory = cfg.Artifacts.Directory
+	r, err := NewFactory().CreateTraces(context.Background(), receivertest.NewNopSettings(metadata.Type), second, consumertest.NewNop())
+	require.NoError(t, err)
+	err = r.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorContains(t, err, "in use by another artifact store")
+	require.NoError(t, r.Shutdown(context.Background()))
 }

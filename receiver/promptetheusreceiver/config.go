@@ -114,11 +114,17 @@ type MappingConfig struct {
 // ArtifactsConfig configures the artifact store: a local directory,
 // content-addressed by SHA-256.
 type ArtifactsConfig struct {
+	// Directory holds the store; each receiver needs its own.
 	Directory string `mapstructure:"directory"`
 	// MaxSize bounds one artifact, in bytes (413 above it).
 	MaxSize int64 `mapstructure:"max_size"`
 	// MaxSizePerTrace bounds the artifacts of one run, in bytes.
 	MaxSizePerTrace int64 `mapstructure:"max_size_per_trace"`
+	// MaxTotalSize bounds the whole store, in bytes across every project
+	// (503 with Retry-After above it, until retention frees space).
+	MaxTotalSize int64 `mapstructure:"max_total_size"`
+	// Retention: artifacts uploaded longer ago are deleted.
+	Retention time.Duration `mapstructure:"retention"`
 	// ContentTypes are the media types accepted (415 for others).
 	ContentTypes []string `mapstructure:"content_types"`
 }
@@ -183,6 +189,12 @@ func (cfg *Config) Validate() error {
 	a := cfg.Artifacts
 	if a.Directory == "" || a.MaxSize <= 0 || a.MaxSizePerTrace < a.MaxSize {
 		errs = append(errs, errors.New("artifacts: directory is required, max_size must be positive and max_size_per_trace at least max_size"))
+	}
+	if a.MaxTotalSize < a.MaxSizePerTrace {
+		errs = append(errs, errors.New("artifacts: max_total_size must be at least max_size_per_trace"))
+	}
+	if a.Retention <= 0 {
+		errs = append(errs, errors.New("artifacts: retention must be positive"))
 	}
 	if a.MaxSize > cfg.ServerConfig.MaxRequestBodySize && cfg.ServerConfig.MaxRequestBodySize > 0 {
 		errs = append(errs, errors.New("artifacts.max_size must not exceed max_request_body_size"))

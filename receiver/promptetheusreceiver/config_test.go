@@ -36,6 +36,8 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, 5*time.Minute, cfg.Sessions.IdleTimeout)
 		assert.True(t, cfg.Mapping.CaptureContent)
 		assert.Equal(t, int64(50<<20), cfg.Artifacts.MaxSize)
+		assert.Equal(t, int64(10<<30), cfg.Artifacts.MaxTotalSize)
+		assert.Equal(t, 7*24*time.Hour, cfg.Artifacts.Retention)
 	})
 
 	t.Run("customized", func(t *testing.T) {
@@ -50,6 +52,14 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, component.MustNewID("file_storage"), *cfg.Storage)
 		assert.Equal(t, component.MustNewID("agent_rules"), *cfg.Rules)
 		assert.Equal(t, []string{"image/png", "video/webm"}, cfg.Artifacts.ContentTypes)
+		assert.Equal(t, int64(100<<30), cfg.Artifacts.MaxTotalSize)
+		assert.Equal(t, 30*24*time.Hour, cfg.Artifacts.Retention)
+	})
+
+	t.Run("bad artifacts", func(t *testing.T) {
+		err := confmap.Validate(load(t, "bad_artifacts"))
+		assert.ErrorContains(t, err, "artifacts: max_total_size must be at least max_size_per_trace")
+		assert.ErrorContains(t, err, "artifacts: retention must be positive")
 	})
 
 	t.Run("no credentials", func(t *testing.T) {

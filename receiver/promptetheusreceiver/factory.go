@@ -61,6 +61,8 @@ func createDefaultConfig() component.Config {
 			Directory:       "/var/lib/otelcol/promptetheus/artifacts",
 			MaxSize:         50 << 20,
 			MaxSizePerTrace: 500 << 20,
+			MaxTotalSize:    10 << 30,
+			Retention:       7 * 24 * time.Hour,
 			ContentTypes:    []string{"image/png", "image/jpeg", "image/webp", "video/webm", "audio/webm", "audio/wav"},
 		},
 	}

@@ -47,7 +47,7 @@ type promptetheusReceiver struct {
 	sessionCfg session.Config
 	runs       *session.Registry
 	store      *runstore.Store
-	artifacts  artifactstore.Store
+	artifacts  *artifactstore.Store
 	storage    storage.Client
 
 	server     *http.Server
@@ -142,7 +142,9 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 		return err
 	}
 
-	r.artifacts = artifactstore.NewLocal(r.cfg.Artifacts.Directory)
+	if err := r.startArtifacts(); err != nil {
+		return err
+	}
 
 	r.server, err = r.cfg.ServerConfig.ToServer(ctx, host.GetExtensions(), r.settings.TelemetrySettings, r.routes(),
 		confighttp.WithErrorHandler(func(w http.ResponseWriter, _ *http.Request, msg string, status int) {
@@ -199,6 +201,7 @@ func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
 		r.stopSweep()
 	}
 	r.shutdownWG.Wait()
+	err = errors.Join(err, r.closeArtifacts())
 	if r.runs != nil {
 		if r.store.Persistent() {
 			r.storeSentMarks(ctx)

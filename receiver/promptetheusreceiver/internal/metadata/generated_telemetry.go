@@ -28,6 +28,9 @@ type TelemetryBuilder struct {
 	meter                                   metric.Meter
 	mu                                      sync.Mutex
 	registrations                           []metric.Registration
+	ReceiverPromptetheusArtifactsExpired    metric.Int64Counter
+	ReceiverPromptetheusArtifactsRefused    metric.Int64Counter
+	ReceiverPromptetheusArtifactsSize       metric.Int64ObservableGauge
 	ReceiverPromptetheusAttributesTruncated metric.Int64Counter
 	ReceiverPromptetheusEventsAccepted      metric.Int64Counter
 	ReceiverPromptetheusEventsDuplicate     metric.Int64Counter
@@ -47,6 +50,21 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterReceiverPromptetheusArtifactsSizeCallback sets callback for observable ReceiverPromptetheusArtifactsSize metric.
+func (builder *TelemetryBuilder) RegisterReceiverPromptetheusArtifactsSizeCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ReceiverPromptetheusArtifactsSize, obs: o})
+		return nil
+	}, builder.ReceiverPromptetheusArtifactsSize)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
 }
 
 // RegisterReceiverPromptetheusStateBytesCallback sets callback for observable ReceiverPromptetheusStateBytes metric.
@@ -107,6 +125,24 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ReceiverPromptetheusArtifactsExpired, err = builder.meter.Int64Counter(
+		"otelcol_receiver_promptetheus_artifacts_expired",
+		metric.WithDescription("Artifacts deleted because they were uploaded longer than artifacts.retention ago. [Development]"),
+		metric.WithUnit("{artifacts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPromptetheusArtifactsRefused, err = builder.meter.Int64Counter(
+		"otelcol_receiver_promptetheus_artifacts_refused",
+		metric.WithDescription("Artifact uploads refused, by the limit they would have exceeded. [Development]"),
+		metric.WithUnit("{artifacts}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ReceiverPromptetheusArtifactsSize, err = builder.meter.Int64ObservableGauge(
+		"otelcol_receiver_promptetheus_artifacts_size",
+		metric.WithDescription("Bytes the artifact store holds across every project, uploads being written included; bounded by artifacts.max_total_size. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ReceiverPromptetheusAttributesTruncated, err = builder.meter.Int64Counter(
 		"otelcol_receiver_promptetheus_attributes_truncated",
 		metric.WithDescription("Attribute values and arrays cut to the configured limits. [Development]"),

@@ -20,6 +20,10 @@ func TestSetupTelemetry(t *testing.T) {
 	tb, err := metadata.NewTelemetryBuilder(testTel.NewTelemetrySettings())
 	require.NoError(t, err)
 	defer tb.Shutdown()
+	require.NoError(t, tb.RegisterReceiverPromptetheusArtifactsSizeCallback(func(_ context.Context, observer metric.Int64Observer) error {
+		observer.Observe(1)
+		return nil
+	}))
 	require.NoError(t, tb.RegisterReceiverPromptetheusStateBytesCallback(func(_ context.Context, observer metric.Int64Observer) error {
 		observer.Observe(1)
 		return nil
@@ -28,12 +32,23 @@ func TestSetupTelemetry(t *testing.T) {
 		observer.Observe(1)
 		return nil
 	}))
+	tb.ReceiverPromptetheusArtifactsExpired.Add(context.Background(), 1)
+	tb.ReceiverPromptetheusArtifactsRefused.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusAttributesTruncated.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsAccepted.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsDuplicate.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusEventsRejected.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusLlmCallsUnpriced.Add(context.Background(), 1)
 	tb.ReceiverPromptetheusTracesFinalized.Add(context.Background(), 1)
+	AssertEqualReceiverPromptetheusArtifactsExpired(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusArtifactsRefused(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualReceiverPromptetheusArtifactsSize(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualReceiverPromptetheusAttributesTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
