@@ -69,7 +69,7 @@ BENCH_ROUNDS ?= 3
 bench: build
 	$(GO) test -run XXX -bench . -benchmem -count 6 ./internal/wire/ ./internal/mapping/ \
 	  ./receiver/promptetheusreceiver/ ./processor/promptetheusprocessor/ | tee $(BIN)/bench-go.txt
-	$(GO) test -tags bench -count=1 -timeout 60m -run 'TestSideBySide|TestAnalyzeCost' -v ./e2e/ \
+	$(GO) test -tags bench -count=1 -timeout 60m -run 'TestSideBySide|TestAnalyzeCost|TestOpenRunMemory' -v ./e2e/ \
 	  -args -events=$(BENCH_EVENTS) -rounds=$(BENCH_ROUNDS)
 
 # The embedded LLM price table (internal/pricing/data) is the data of an npm

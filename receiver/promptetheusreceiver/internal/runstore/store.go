@@ -9,12 +9,13 @@
 // Layout, per run (project p, run id r):
 //
 //	h/p/r      the header (description, finalisation, verdict), written when it changes
-//	b/p/r/n    batch record n (dedup keys, seqs, pending halves, totals), written once
-//	s/p/r/n    the OTLP spans of batch n, written once
-//	m/p/r      the sent mark: the highest batch the pipeline took
+//	b/p/r/n    batch n, written once: its record (dedup keys, seqs, pending
+//	           halves, totals, the sent mark as of then) and its OTLP spans
+//	m/p/r      the sent mark: the highest batch the pipeline took, stored apart
+//	           for runs that go quiet
 //
-// Nothing is rewritten per batch: a batch's record, spans and the sent mark
-// of the batch before it go in one storage batch.
+// Nothing is rewritten per batch: one value a batch, in one transaction with
+// the header when it changes.
 package runstore // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/runstore"
 
 import (
@@ -25,6 +26,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -43,27 +45,96 @@ func (e *Error) Unwrap() error { return e.Err }
 var ErrNoWalk = errors.New("the storage extension does not support listing keys (use file_storage)")
 
 // Store persists runs; a nil client keeps nothing (state in memory only).
+//
+// Writes of concurrent requests are committed together (group commit): a
+// storage transaction costs about the same for one batch as for several,
+// and requests of different runs arrive at once under load. A write waits
+// for no timer: the writes queued while one transaction runs go in the next.
 type Store struct {
 	client storage.Client
+	writes chan *write
+	wg     sync.WaitGroup
 }
 
-// New returns a store over client, which may be nil.
-func New(client storage.Client) *Store { return &Store{client: client} }
+// write is one caller's operations, committed with whatever else is queued.
+type write struct {
+	ops  []*storage.Operation
+	done chan error
+}
+
+// maxGroup bounds the writes committed in one transaction.
+const maxGroup = 64
+
+// New returns a store over client, which may be nil. Close it when done.
+func New(client storage.Client) *Store {
+	s := &Store{client: client}
+	if client != nil {
+		s.writes = make(chan *write)
+		s.wg.Go(s.commitLoop)
+	}
+	return s
+}
+
+// Close stops committing; no write may follow.
+func (s *Store) Close() {
+	if s.writes != nil {
+		close(s.writes)
+		s.wg.Wait()
+	}
+}
+
+func (s *Store) commitLoop() {
+	for w := range s.writes {
+		group := []*write{w}
+		ops := w.ops
+	more:
+		for len(group) < maxGroup {
+			select {
+			case next, ok := <-s.writes:
+				if !ok {
+					break more
+				}
+				group = append(group, next)
+				ops = append(ops, next.ops...)
+			default:
+				break more
+			}
+		}
+		err := s.client.Batch(context.Background(), ops...)
+		for _, w := range group {
+			w.done <- err
+		}
+	}
+}
+
+// commit writes ops in one transaction, possibly shared with other callers.
+// ctx bounds the wait for a turn; a write once queued is waited for.
+func (s *Store) commit(ctx context.Context, ops ...*storage.Operation) error {
+	w := &write{ops: ops, done: make(chan error, 1)}
+	select {
+	case s.writes <- w:
+	case <-ctx.Done():
+		return &Error{Err: ctx.Err()}
+	}
+	if err := <-w.done; err != nil {
+		return &Error{Err: err}
+	}
+	return nil
+}
 
 // Persistent reports whether state survives a restart.
 func (s *Store) Persistent() bool { return s.client != nil }
 
 const (
 	headerPrefix = "h/"
-	recordPrefix = "b/"
-	spansPrefix  = "s/"
+	batchPrefix  = "b/"
 	sentPrefix   = "m/"
 )
 
 func runPath(k session.Key) string { return k.Project + "/" + k.ID }
 
-func batchKey(prefix string, k session.Key, n int64) string {
-	return fmt.Sprintf("%s%s/%012d", prefix, runPath(k), n)
+func batchKey(k session.Key, n int64) string {
+	return fmt.Sprintf("%s%s/%012d", batchPrefix, runPath(k), n)
 }
 
 // Write persists a batch before its spans are emitted: the record and
@@ -75,18 +146,11 @@ func (s *Store) Write(ctx context.Context, k session.Key, b *session.Batch) erro
 	}
 	var ops []*storage.Operation
 	if b.Stored() {
-		rec, err := json.Marshal(&b.Record)
+		value, err := encodeBatch(b)
 		if err != nil {
 			return &Error{Err: err}
 		}
-		ops = append(ops, storage.SetOperation(batchKey(recordPrefix, k, b.N), rec))
-		if b.SpanCount() > 0 {
-			spans, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(b.Spans())
-			if err != nil {
-				return &Error{Err: err}
-			}
-			ops = append(ops, storage.SetOperation(batchKey(spansPrefix, k, b.N), spans))
-		}
+		ops = append(ops, storage.SetOperation(batchKey(k, b.N), value))
 	}
 	if b.Header != nil {
 		body, err := json.Marshal(b.Header)
@@ -98,10 +162,7 @@ func (s *Store) Write(ctx context.Context, k session.Key, b *session.Batch) erro
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := s.client.Batch(ctx, ops...); err != nil {
-		return &Error{Err: err}
-	}
-	return nil
+	return s.commit(ctx, ops...)
 }
 
 // Rollback undoes Write for a batch the pipeline refused: its record and
@@ -113,7 +174,7 @@ func (s *Store) Rollback(ctx context.Context, k session.Key, b *session.Batch, p
 	}
 	var ops []*storage.Operation
 	if b.Stored() {
-		ops = append(ops, storage.DeleteOperation(batchKey(recordPrefix, k, b.N)), storage.DeleteOperation(batchKey(spansPrefix, k, b.N)))
+		ops = append(ops, storage.DeleteOperation(batchKey(k, b.N)))
 	}
 	switch {
 	case b.Header != nil && prev == nil:
@@ -128,10 +189,7 @@ func (s *Store) Rollback(ctx context.Context, k session.Key, b *session.Batch, p
 	if len(ops) == 0 {
 		return nil
 	}
-	if err := s.client.Batch(ctx, ops...); err != nil {
-		return &Error{Err: err}
-	}
-	return nil
+	return s.commit(ctx, ops...)
 }
 
 // WriteSent stores a run's sent mark.
@@ -139,10 +197,7 @@ func (s *Store) WriteSent(ctx context.Context, k session.Key, sent int64) error 
 	if s.client == nil {
 		return nil
 	}
-	if err := s.client.Set(ctx, sentPrefix+runPath(k), []byte(strconv.FormatInt(sent, 10))); err != nil {
-		return &Error{Err: err}
-	}
-	return nil
+	return s.commit(ctx, storage.SetOperation(sentPrefix+runPath(k), []byte(strconv.FormatInt(sent, 10))))
 }
 
 // ReadSpans reads the spans stored with batches [from, to).
@@ -152,7 +207,7 @@ func (s *Store) ReadSpans(ctx context.Context, k session.Key, from, to int64) ([
 	}
 	ops := make([]*storage.Operation, 0, to-from)
 	for n := from; n < to; n++ {
-		ops = append(ops, storage.GetOperation(batchKey(spansPrefix, k, n)))
+		ops = append(ops, storage.GetOperation(batchKey(k, n)))
 	}
 	if err := s.client.Batch(ctx, ops...); err != nil {
 		return nil, &Error{Err: err}
@@ -160,9 +215,16 @@ func (s *Store) ReadSpans(ctx context.Context, k session.Key, from, to int64) ([
 	out := make([]ptrace.Traces, 0, len(ops))
 	for _, op := range ops {
 		if op.Value == nil {
+			continue
+		}
+		_, pb, err := decodeBatch(op.Value)
+		if err != nil {
+			return nil, &Error{Err: fmt.Errorf("stored batch %s: %w", op.Key, err)}
+		}
+		if len(pb) == 0 {
 			continue // a batch without spans
 		}
-		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(op.Value)
+		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(pb)
 		if err != nil {
 			return nil, &Error{Err: fmt.Errorf("stored spans of %s: %w", op.Key, err)}
 		}
@@ -178,13 +240,10 @@ func (s *Store) Delete(ctx context.Context, k session.Key, batches int64) error 
 	}
 	ops := make([]*storage.Operation, 0, 2*batches+2)
 	for n := int64(0); n < batches; n++ {
-		ops = append(ops, storage.DeleteOperation(batchKey(recordPrefix, k, n)), storage.DeleteOperation(batchKey(spansPrefix, k, n)))
+		ops = append(ops, storage.DeleteOperation(batchKey(k, n)))
 	}
 	ops = append(ops, storage.DeleteOperation(headerPrefix+runPath(k)), storage.DeleteOperation(sentPrefix+runPath(k)))
-	if err := s.client.Batch(ctx, ops...); err != nil {
-		return &Error{Err: err}
-	}
-	return nil
+	return s.commit(ctx, ops...)
 }
 
 // stored is what Load found of one run.
@@ -225,7 +284,7 @@ func (s *Store) Load(ctx context.Context, onError func(k session.Key, err error)
 			if ok && err == nil {
 				get(k).sent = n
 			}
-		case recordPrefix:
+		case batchPrefix:
 			i := strings.LastIndexByte(rest, '/')
 			if i < 0 {
 				return nil, nil
@@ -268,8 +327,8 @@ func restore(k session.Key, st *stored) (*session.Run, error) {
 		if !ok {
 			break
 		}
-		var rec session.Record
-		if err := json.Unmarshal(body, &rec); err != nil {
+		rec, _, err := decodeBatch(body)
+		if err != nil {
 			return nil, fmt.Errorf("batch %d: %w", n, err)
 		}
 		records = append(records, rec)

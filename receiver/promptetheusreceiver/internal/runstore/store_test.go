@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
@@ -66,6 +67,7 @@ func TestWriteLoadRollbackDelete(t *testing.T) {
 	dir := t.TempDir()
 	client := openFileStorage(t, dir)
 	s := New(client)
+	defer func() { s.Close() }()
 	cfg := sessionConfig(t)
 	key := session.Key{Project: "proj_a", ID: "r1"}
 	g := session.NewRegistry(cfg)
@@ -92,6 +94,7 @@ func TestWriteLoadRollbackDelete(t *testing.T) {
 	g.Release(r)
 
 	// A restart: a new store over the same data.
+	s.Close()
 	require.NoError(t, client.Close(context.Background()))
 	s = New(openFileStorage(t, dir))
 	runs, err := s.Load(context.Background(), func(k session.Key, err error) { t.Errorf("%v: %v", k, err) })
@@ -131,4 +134,44 @@ func TestMemoryStoreKeepsNothing(t *testing.T) {
 	runs, err := s.Load(context.Background(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, runs)
+}
+
+// FuzzDecodeBatch: any stored value decodes to a record or an error, never
+// a panic (a damaged store must not stop the collector).
+func FuzzDecodeBatch(f *testing.F) {
+	cfg := sessionConfig(&testing.T{})
+	g := session.NewRegistry(cfg)
+	r, _, _ := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
+	b := batchOf(&testing.T{}, cfg, r, 0, 3)
+	value, err := encodeBatch(b)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(value)
+	f.Add([]byte{})
+	f.Add([]byte("not s2"))
+	f.Fuzz(func(t *testing.T, value []byte) {
+		rec, spans, err := decodeBatch(value)
+		if err != nil {
+			return
+		}
+		_ = session.Restore(session.Key{Project: "p", ID: "r"}, session.Header{}, []session.Record{rec}, -1)
+		_, _ = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(spans)
+	})
+}
+
+func TestBatchRoundTrip(t *testing.T) {
+	cfg := sessionConfig(t)
+	g := session.NewRegistry(cfg)
+	r, _, err := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
+	require.NoError(t, err)
+	b := batchOf(t, cfg, r, 0, 3)
+	value, err := encodeBatch(b)
+	require.NoError(t, err)
+	rec, spans, err := decodeBatch(value)
+	require.NoError(t, err)
+	assert.Equal(t, b.Record, rec)
+	want, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(b.Spans())
+	require.NoError(t, err)
+	assert.Equal(t, want, spans)
 }
