@@ -8,10 +8,22 @@ JAEGER    := $(BIN)/jaeger
 DEVTOOLS  := $(GO) tool -modfile=$(CURDIR)/internal/tools/devtools/go.mod
 DATA_DIR  ?= $(CURDIR)/data
 
+# Every Go module of the repository: the root (the distribution, client, e2e,
+# deploy), internal (the packages our components share), one module per
+# component and deploy/kubernetes. The tool modules under internal/tools are
+# not part of it. `go test ./...` stops at a module's boundary, so targets loop.
+MODULES := $(sort $(patsubst %/go.mod,%,$(shell find . -name go.mod -not -path './internal/tools/*' -not -path '*/node_modules/*' -not -path './bin/*')))
+COMPONENTS := \
+	receiver/promptetheusreceiver \
+	processor/promptetheusprocessor \
+	extension/agentrulesextension \
+	connector/agentmetricsconnector \
+	exporter/tempoexporter
+
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e instrumented-testdata reliability scale bench fuzz lint fmt generate generate-distribution generate-metadata prices clean
+.PHONY: all build jaeger run test e2e instrumented-testdata reliability scale bench fuzz lint fmt tidy generate generate-distribution generate-metadata prices clean
 
 all: build
 
@@ -32,9 +44,8 @@ run: build jaeger ## Run the collector on config/dev.yaml with Jaeger (UI/API on
 	  echo "Promptetheus API on http://127.0.0.1:4318 (dev key pt_dev_key, console token pt_console_token)"; \
 	  PROMPTETHEUS_DATA_DIR=$(DATA_DIR) $(COLLECTOR) --config config/dev.yaml
 
-test: build jaeger ## Unit, golden, contract and end-to-end tests.
-	$(GO) test -race -count=1 ./...
-	$(GO) test -C deploy/kubernetes -count=1 ./...
+test: build jaeger ## Unit, golden, contract and end-to-end tests of every module.
+	@set -e; for m in $(MODULES); do echo "== $$m"; $(GO) test -C $$m -race -count=1 ./...; done
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
@@ -66,9 +77,11 @@ scale: build jaeger ## A fleet behind nginx: balance, node loss, per-node limits
 # our receiver and through the OTLP receiver (docs/performance.md).
 BENCH_EVENTS ?= 200000
 BENCH_ROUNDS ?= 3
+BENCH_PACKAGES := internal/wire internal/mapping receiver/promptetheusreceiver processor/promptetheusprocessor
 bench: build
-	$(GO) test -run XXX -bench . -benchmem -count 6 ./internal/wire/ ./internal/mapping/ \
-	  ./receiver/promptetheusreceiver/ ./processor/promptetheusprocessor/ | tee $(BIN)/bench-go.txt
+	@set -e; for p in $(BENCH_PACKAGES); do \
+	  $(GO) test -C $$p -run XXX -bench . -benchmem -count 6 . ; \
+	done | tee $(BIN)/bench-go.txt
 	$(GO) test -tags bench -count=1 -timeout 60m -run 'TestSideBySide|TestAnalyzeCost|TestOpenRunMemory' -v ./e2e/ \
 	  -args -events=$(BENCH_EVENTS) -rounds=$(BENCH_ROUNDS)
 
@@ -92,40 +105,43 @@ prices: ## Refresh the embedded LLM price table and its golden test table from n
 # exceeded" when time runs out mid-input (golang/go#75804, fixed in Go 1.27).
 # Longer campaigns locally, e.g. `make fuzz FUZZTIME=10m`.
 FUZZTIME ?= 20000x
+# Each target is name:package directory; go test runs in that directory, so
+# in the module that holds it.
 FUZZ_TARGETS := \
-	FuzzDecodeEvent:./internal/wire \
-	FuzzDecodeValidJSON:./internal/wire \
-	FuzzDecodeEventBody:./internal/wire \
-	FuzzDecodeCreateRun:./internal/wire \
-	FuzzScanner:./internal/wire \
-	FuzzMapEvent:./internal/mapping \
-	FuzzArtifactNames:./receiver/promptetheusreceiver/internal/artifactstore \
-	FuzzAuthenticate:./receiver/promptetheusreceiver \
-	FuzzUserRuleCondition:./extension/agentrulesextension
+	FuzzDecodeEvent:internal/wire \
+	FuzzDecodeValidJSON:internal/wire \
+	FuzzDecodeEventBody:internal/wire \
+	FuzzDecodeCreateRun:internal/wire \
+	FuzzScanner:internal/wire \
+	FuzzMapEvent:internal/mapping \
+	FuzzArtifactNames:receiver/promptetheusreceiver/internal/artifactstore \
+	FuzzAuthenticate:receiver/promptetheusreceiver \
+	FuzzUserRuleCondition:extension/agentrulesextension
 
 fuzz: ## Run every fuzz target for FUZZTIME.
 	@set -e; for t in $(FUZZ_TARGETS); do \
-	  name=$${t%%:*}; pkg=$${t#*:}; echo "== $$name ($$pkg)"; \
-	  $(GO) test -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  name=$${t%%:*}; dir=$${t#*:}; echo "== $$name ($$dir)"; \
+	  $(GO) test -C $$dir -run XXX -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) . ; \
 	done
 
-lint: ## gofmt, go vet and staticcheck (all build tags).
+lint: ## gofmt, go mod tidy, go vet and staticcheck (all build tags) in every module.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1)
-	$(GO) vet ./...
-	$(GO) vet -C deploy/kubernetes ./...
-	$(DEVTOOLS) staticcheck -tags bench,reliability,scale ./...
+	@set -e; for m in $(MODULES); do echo "== $$m"; \
+	  $(GO) -C $$m mod tidy -diff || { echo "go.mod of $$m is not tidy: make tidy"; exit 1; }; \
+	  $(GO) vet -C $$m ./...; \
+	  (cd $$m && $(DEVTOOLS) staticcheck -tags bench,reliability,scale ./...); \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
+tidy: ## go mod tidy in every module.
+	@set -e; for m in $(MODULES); do echo "== $$m"; $(GO) -C $$m mod tidy; done
+
 generate: generate-metadata generate-distribution ## Regenerate mdatagen code and the distribution.
 
-generate-metadata:
-	cd receiver/promptetheusreceiver && $(DEVTOOLS) mdatagen metadata.yaml
-	cd processor/promptetheusprocessor && $(DEVTOOLS) mdatagen metadata.yaml
-	cd exporter/tempoexporter && $(DEVTOOLS) mdatagen metadata.yaml
-	cd extension/agentrulesextension && $(DEVTOOLS) mdatagen metadata.yaml
-	cd connector/agentmetricsconnector && $(DEVTOOLS) mdatagen metadata.yaml
+generate-metadata: ## mdatagen in every component: code, tests, documentation and the README status.
+	@set -e; for c in $(COMPONENTS); do echo "== $$c"; (cd $$c && $(DEVTOOLS) mdatagen metadata.yaml); done
 
 generate-distribution:
 	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules

@@ -64,7 +64,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		agentrulesextension.NewFactory().Type():      "github.com/promptetheus/otelcol-promptetheus v0.0.0",
+		agentrulesextension.NewFactory().Type():      "github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension v0.1.0",
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.165.1",
 		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.165.1",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.165.1",
@@ -80,7 +80,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ReceiverModules = makeModulesMap(factories.Receivers, map[component.Type]string{
-		promptetheusreceiver.NewFactory().Type(): "github.com/promptetheus/otelcol-promptetheus v0.0.0",
+		promptetheusreceiver.NewFactory().Type(): "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver v0.1.0",
 		otlpreceiver.NewFactory().Type():         "go.opentelemetry.io/collector/receiver/otlpreceiver v0.165.0",
 	})
 
@@ -96,7 +96,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ExporterModules = makeModulesMap(factories.Exporters, map[component.Type]string{
-		tempoexporter.NewFactory().Type():      "github.com/promptetheus/otelcol-promptetheus v0.0.0",
+		tempoexporter.NewFactory().Type():      "github.com/promptetheus/otelcol-promptetheus/exporter/tempoexporter v0.1.0",
 		debugexporter.NewFactory().Type():      "go.opentelemetry.io/collector/exporter/debugexporter v0.165.0",
 		otlpexporter.NewFactory().Type():       "go.opentelemetry.io/collector/exporter/otlpexporter v0.165.0",
 		otlphttpexporter.NewFactory().Type():   "go.opentelemetry.io/collector/exporter/otlphttpexporter v0.165.0",
@@ -113,7 +113,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ProcessorModules = makeModulesMap(factories.Processors, map[component.Type]string{
-		promptetheusprocessor.NewFactory().Type():  "github.com/promptetheus/otelcol-promptetheus v0.0.0",
+		promptetheusprocessor.NewFactory().Type():  "github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor v0.1.0",
 		batchprocessor.NewFactory().Type():         "go.opentelemetry.io/collector/processor/batchprocessor v0.165.0",
 		memorylimiterprocessor.NewFactory().Type(): "go.opentelemetry.io/collector/processor/memorylimiterprocessor v0.165.0",
 	})
@@ -126,7 +126,7 @@ func components() (otelcol.Factories, error) {
 		return otelcol.Factories{}, err
 	}
 	factories.ConnectorModules = makeModulesMap(factories.Connectors, map[component.Type]string{
-		agentmetricsconnector.NewFactory().Type(): "github.com/promptetheus/otelcol-promptetheus v0.0.0",
+		agentmetricsconnector.NewFactory().Type(): "github.com/promptetheus/otelcol-promptetheus/connector/agentmetricsconnector v0.1.0",
 		spanmetricsconnector.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.165.1",
 	})
 
