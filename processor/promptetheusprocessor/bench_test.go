@@ -107,6 +107,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		p := newTestProcessor(b, nil)
 		p.next = discard{}
 		b.ReportAllocs()
+		b.ResetTimer()
 		for range b.N {
 			_ = p.ConsumeTraces(context.Background(), cloneTraces(td))
 		}

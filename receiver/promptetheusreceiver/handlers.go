@@ -4,9 +4,11 @@
 package promptetheusreceiver // import "github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver"
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -20,6 +22,10 @@ import (
 
 // headerProjectID lets a console caller choose the project of a new run.
 const headerProjectID = "X-Promptetheus-Project-Id"
+
+// headerTraceID carries a create's run id for a load balancer that routes
+// runs by id (it cannot read the body); it must name the body's run.
+const headerTraceID = "X-Promptetheus-Trace-Id"
 
 // authorize authenticates req and checks the credential kind; it answers
 // 401/403 itself.
@@ -120,8 +126,13 @@ func (r *promptetheusReceiver) handleCreate(w http.ResponseWriter, req *http.Req
 		writeDetail(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if c.ID == "" {
-		c.ID = newRunID()
+	routed := req.Header.Get(headerTraceID)
+	switch {
+	case routed != "" && c.ID != "" && routed != c.ID:
+		writeDetail(w, http.StatusBadRequest, fmt.Sprintf("%s %s does not match the trace id %s of the body", headerTraceID, pythonQuote(routed), pythonQuote(c.ID)))
+		return
+	case c.ID == "":
+		c.ID = cmp.Or(routed, newRunID())
 	}
 	project, _, ok := r.runProject(w, req, p, c.ID)
 	if !ok {

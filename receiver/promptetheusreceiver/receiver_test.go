@@ -341,3 +341,20 @@ func TestRulesExtensionMustExist(t *testing.T) {
 	assert.ErrorContains(t, err, `rules: extension "agent_rules/missing" not found`)
 	require.NoError(t, r.Shutdown(context.Background()))
 }
+
+// TestCreateRoutedByHeader: behind a load balancer that routes runs by id,
+// a create names its run in a header too; one that names another run than
+// its body would land on the wrong node, so it is refused.
+func TestCreateRoutedByHeader(t *testing.T) {
+	s := startReceiver(t, testReceiverConfig(t), nil)
+	r := s.post(t, "/api/traces", testKey, `{"id":"run_1","agent":"a"}`, headerTraceID, "run_2")
+	assert.Equal(t, http.StatusBadRequest, r.status)
+	assert.Equal(t, "X-Promptetheus-Trace-Id 'run_2' does not match the trace id 'run_1' of the body", r.json(t)["detail"])
+
+	r = s.post(t, "/api/traces", testKey, `{"agent":"a"}`, headerTraceID, "run_3")
+	require.Equal(t, http.StatusCreated, r.status)
+	assert.Equal(t, "run_3", r.json(t)["trace"].(map[string]any)["id"], "a create without id takes the routed one")
+
+	r = s.post(t, "/api/traces", testKey, `{"id":"run_4","agent":"a"}`, headerTraceID, "run_4")
+	assert.Equal(t, http.StatusCreated, r.status)
+}
