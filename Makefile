@@ -23,7 +23,7 @@ COMPONENTS := \
 export PROMPTETHEUS_COLLECTOR_BIN := $(COLLECTOR)
 export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
-.PHONY: all build jaeger run test e2e instrumented-testdata reliability scale bench fuzz lint fmt tidy generate generate-distribution generate-metadata prices clean
+.PHONY: all build jaeger run test e2e instrumented-testdata reliability scale bench fuzz lint fmt tidy generate generate-distribution generate-metadata prices release-prepare release-tags check-generated clean
 
 all: build
 
@@ -131,6 +131,17 @@ lint: ## gofmt, go mod tidy, go vet and staticcheck (all build tags) in every mo
 	  $(GO) vet -C $$m ./...; \
 	  (cd $$m && $(DEVTOOLS) staticcheck -tags bench,reliability,scale ./...); \
 	done
+	@$(MAKE) --no-print-directory check-generated
+
+# Fails when `make generate` changes a file: metadata.yaml, the builder
+# manifest and what is generated from them must be committed together.
+check-generated:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	  sums() { find $(COMPONENTS) cmd/otelcol-promptetheus -type f -not -name otelcol-promptetheus | LC_ALL=C sort | xargs sha256sum; }; \
+	  sums > "$$tmp/before"; \
+	  $(MAKE) --no-print-directory generate > "$$tmp/log" 2>&1 || { cat "$$tmp/log"; exit 1; }; \
+	  sums > "$$tmp/after"; \
+	  diff "$$tmp/before" "$$tmp/after" >/dev/null || { diff "$$tmp/before" "$$tmp/after"; echo "make generate changed the files above: commit its output"; exit 1; }
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
@@ -146,6 +157,31 @@ generate-metadata: ## mdatagen in every component: code, tests, documentation an
 generate-distribution:
 	$(DEVTOOLS) builder --config builder-config.yaml --skip-compilation --skip-get-modules
 	gofmt -w cmd/otelcol-promptetheus
+
+# Releases (RELEASING.md): every module of versions.yaml's module set under
+# one version. release-prepare writes VERSION everywhere our modules are
+# named with a version; release-tags tags HEAD with one tag per module.
+RELEASED_MODULES = $(shell sed -n '/^module-sets:/,/^excluded-modules:/s/^ *- //p' versions.yaml)
+RELEASE_VERSION  = $(shell sed -n '/^module-sets:/,/^excluded-modules:/s/^ *version: //p' versions.yaml)
+ROOT_MODULE      := github.com/promptetheus/otelcol-promptetheus
+
+release-prepare: ## Set every released module to VERSION (vX.Y.Z).
+	@echo "$(VERSION)" | grep -Eq '^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$$' || { echo "usage: make release-prepare VERSION=vX.Y.Z"; exit 1; }
+	@set -e; old=$(RELEASE_VERSION); new=$(VERSION); \
+	  files=$$(git ls-files 'go.mod' '*/go.mod' '*.md' '*.yaml' '*.tmpl'); \
+	  perl -pi -e 's{(\Q$(ROOT_MODULE)\E(?:/[\w./-]+)?) \Q'$$old'\E(?![\w.-])}{$$1 '$$new'}g' $$files; \
+	  perl -pi -e 's{^(    version: )\Q'$$old'\E$$}{$${1}'$$new'}' versions.yaml; \
+	  perl -pi -e 's{^(  version: )\Q'$${old#v}'\E$$}{$${1}'$${new#v}'}' builder-config.yaml; \
+	  echo "$$old -> $$new"
+	$(MAKE) generate-distribution
+	$(GO) test -count=1 ./packaging/
+
+release-tags: ## Tag HEAD with every released module's tag (versions.yaml).
+	@test -z "$$(git status --porcelain)" || { echo "the working tree is not clean"; exit 1; }
+	@set -e; for m in $(RELEASED_MODULES); do \
+	  dir=$${m#$(ROOT_MODULE)}; dir=$${dir#/}; tag=$${dir:+$$dir/}$(RELEASE_VERSION); \
+	  git tag -a "$$tag" -m "$$m $(RELEASE_VERSION)"; echo "$$tag"; \
+	done
 
 clean:
 	rm -rf $(BIN) $(DATA_DIR)

@@ -274,6 +274,7 @@ require (
 	github.com/promptetheus/otelcol-promptetheus/internal v0.1.0
 	github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor v0.1.0
 	github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver v0.1.0
+	golang.org/x/mod v0.42.0
 )
 
 replace (
