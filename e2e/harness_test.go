@@ -62,7 +62,7 @@ func binary(t testing.TB, env, name string, build func(out string) *exec.Cmd) st
 
 func collectorBinary(t testing.TB) string {
 	return binary(t, "PROMPTETHEUS_COLLECTOR_BIN", "otelcol-promptetheus", func(out string) *exec.Cmd {
-		cmd := exec.Command("go", "build", "-o", out, "./cmd/otelcol-promptetheus")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/otelcol-promptetheus")
 		cmd.Dir = repoRoot(t)
 		return cmd
 	})
