@@ -27,10 +27,10 @@ export PROMPTETHEUS_JAEGER_BIN    := $(JAEGER)
 
 all: build
 
-# -trimpath as the Collector Builder and the image build: the build cache
-# then serves TestE2EConsumerBuild's distribution too.
+# Static and -trimpath, as the Collector Builder and the image build it: the
+# build cache then serves TestE2EConsumerBuild's distribution too.
 build: ## Build the collector distribution into bin/.
-	$(GO) build -trimpath -o $(COLLECTOR) ./cmd/otelcol-promptetheus
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(COLLECTOR) ./cmd/otelcol-promptetheus
 
 # Jaeger v2, the local OTLP backend, is built from the module proxy in its
 # own module (internal/tools/jaeger) and kept in bin/ between runs.

@@ -78,8 +78,8 @@ service:
 // batch and carry the run, and an agent trace sent over OTLP, through the
 // processor and the tempo exporter.
 //
-// The builder compiles with -trimpath, as `make build` does, so the packages
-// the two distributions share come from the build cache.
+// The builder compiles static (CGO_ENABLED=0) with -trimpath, as `make build`
+// does, so the packages the two distributions share come from the build cache.
 func TestE2EConsumerBuild(t *testing.T) {
 	root := repoRoot(t)
 	out := t.TempDir()

@@ -64,6 +64,7 @@ func collectorBinary(t testing.TB) string {
 	return binary(t, "PROMPTETHEUS_COLLECTOR_BIN", "otelcol-promptetheus", func(out string) *exec.Cmd {
 		cmd := exec.Command("go", "build", "-trimpath", "-o", out, "./cmd/otelcol-promptetheus")
 		cmd.Dir = repoRoot(t)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as make build
 		return cmd
 	})
 }
