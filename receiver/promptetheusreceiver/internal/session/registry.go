@@ -283,6 +283,14 @@ func (g *Registry) Keys() []Key {
 	return out
 }
 
+// Full reports whether the state of all runs reached its byte bound: no
+// request may add to it until finalised runs leave.
+func (g *Registry) Full() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.MaxBytes > 0 && g.bytes >= g.cfg.MaxBytes
+}
+
 // Stats reports the runs kept and the bytes of state they hold.
 func (g *Registry) Stats() (open, finalized int, bytes int64) {
 	g.mu.Lock()
