@@ -212,7 +212,7 @@ func TestEmittedAttributes(t *testing.T) {
 	} {
 		assert.True(t, e.has(want), want)
 	}
-	assert.False(t, e.has(conventions.AttrGenAISystem), "gen_ai.system is read, never emitted")
+	assert.False(t, e.has(conventions.ForeignGenAISystem), "gen_ai.system is read, never emitted")
 	assert.True(t, e.has(conventions.AttrMetadataPrefix+"customer"), "metadata keys are a family")
 	assert.True(t, e.nonString[conventions.AttrGenAIInputTokens], "token counts are ints")
 	assert.True(t, e.nonString[conventions.AttrGoalPassed], "the verdict is a bool")

@@ -105,6 +105,9 @@ func TestE2EAPIReferenceSnippets(t *testing.T) {
 
 	analysis := runCurl(t, work, base, snippet(t, "analyze.sh"))["analysis"].(map[string]any)
 	assert.Equal(t, "trace_curl_1", analysis["trace_id"])
+	cost, ok := analysis["cost_usd"].(float64)
+	require.True(t, ok, "the gpt-5 call is priced: %v", analysis["cost_usd"])
+	assert.Greater(t, cost, 0.0)
 
 	// The uploaded bytes are served back.
 	download := exec.Command("curl", "-sS", "--fail-with-body", "-H", "Authorization: Bearer pt_dev_key", base+uploaded["uri"].(string))
@@ -148,6 +151,8 @@ func TestE2EAPIReferenceSnippets(t *testing.T) {
 	assert.Equal(t, "openai", chat.tag("gen_ai.provider.name"))
 	assert.EqualValues(t, 80, chat.tag("gen_ai.usage.output_tokens"))
 	assert.Equal(t, "prompt_01", chat.tag("gen_ai.prompt.name"))
+	assert.InDelta(t, cost, chat.tag("promptetheus.cost.usd"), 1e-12, "the call's cost, the run's only priced call")
+	assert.InDelta(t, cost, root.tag("promptetheus.cost.usd"), 1e-12, "and the run total on the root")
 
 	msg := byName["user_message"]
 	assert.Equal(t, root.SpanID, msg.parent())

@@ -15,22 +15,6 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 )
 
-// Attributes read from spans that no component of ours writes: the names
-// OpenLLMetry and OpenInference use for what the GenAI conventions call
-// otherwise.
-const (
-	attrPromptTokens     = "gen_ai.usage.prompt_tokens"     // OpenLLMetry, older GenAI conventions
-	attrCompletionTokens = "gen_ai.usage.completion_tokens" // OpenLLMetry, older GenAI conventions
-	attrLLMRequestType   = "llm.request.type"               // OpenLLMetry: chat, completion, embedding, rerank
-
-	attrOpenInferenceKind  = "openinference.span.kind" // LLM, CHAIN, TOOL, AGENT, ...
-	attrLLMModelName       = "llm.model_name"
-	attrLLMProvider        = "llm.provider"
-	attrLLMSystem          = "llm.system"
-	attrLLMPromptTokens    = "llm.token_count.prompt"
-	attrLLMCompletionToken = "llm.token_count.completion"
-)
-
 // maxValueBytes bounds each attribute value of a data point, so that the
 // state of a series is bounded in bytes as the cardinality limit bounds
 // the series.
@@ -178,11 +162,11 @@ func llmCallOf(span ptrace.Span) (llmCall, bool) {
 		c.operation = op
 	case "":
 		switch {
-		case str(attrs, attrOpenInferenceKind) == "LLM":
+		case str(attrs, conventions.ForeignOpenInferenceSpanKind) == "LLM":
 			c.operation = conventions.OperationChat
-		case str(attrs, attrLLMRequestType) == "chat":
+		case str(attrs, conventions.ForeignLLMRequestType) == "chat":
 			c.operation = conventions.OperationChat
-		case str(attrs, attrLLMRequestType) == "completion":
+		case str(attrs, conventions.ForeignLLMRequestType) == "completion":
 			c.operation = "text_completion"
 		default:
 			return c, false
@@ -190,16 +174,16 @@ func llmCallOf(span ptrace.Span) (llmCall, bool) {
 	default:
 		return c, false
 	}
-	c.provider = clip(cmp.Or(str(attrs, conventions.AttrGenAIProviderName), str(attrs, conventions.AttrGenAISystem),
-		str(attrs, attrLLMProvider), str(attrs, attrLLMSystem)))
-	c.requestModel = clip(cmp.Or(str(attrs, conventions.AttrGenAIRequestModel), str(attrs, attrLLMModelName)))
+	c.provider = clip(cmp.Or(str(attrs, conventions.AttrGenAIProviderName), str(attrs, conventions.ForeignGenAISystem),
+		str(attrs, conventions.ForeignLLMProvider), str(attrs, conventions.ForeignLLMSystem)))
+	c.requestModel = clip(cmp.Or(str(attrs, conventions.AttrGenAIRequestModel), str(attrs, conventions.ForeignLLMModelName)))
 	c.responseModel = clip(str(attrs, conventions.AttrGenAIResponseModel))
 	c.serverAddress = clip(str(attrs, conventions.MetricAttrServerAddress))
 	if v, ok := attrs.Get(conventions.MetricAttrServerPort); ok && v.Type() == pcommon.ValueTypeInt {
 		c.serverPort, c.hasPort = v.Int(), true
 	}
-	c.inputTokens, c.hasInput = count(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens, attrLLMPromptTokens)
-	c.outputTokens, c.hasOutput = count(attrs, conventions.AttrGenAIOutputTokens, attrCompletionTokens, attrLLMCompletionToken)
+	c.inputTokens, c.hasInput = count(attrs, conventions.AttrGenAIInputTokens, conventions.ForeignPromptTokens, conventions.ForeignLLMPromptTokens)
+	c.outputTokens, c.hasOutput = count(attrs, conventions.AttrGenAIOutputTokens, conventions.ForeignCompletionTokens, conventions.ForeignLLMCompletionTokens)
 	c.cost, c.hasCost = count(attrs, conventions.AttrCostUSD)
 	c.duration, c.hasDuration = durationOf(span)
 	if span.Status().Code() == ptrace.StatusCodeError {

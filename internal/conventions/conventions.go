@@ -40,7 +40,6 @@ const (
 const (
 	AttrGenAIOperationName     = "gen_ai.operation.name"
 	AttrGenAIProviderName      = "gen_ai.provider.name"
-	AttrGenAISystem            = "gen_ai.system" // older name of gen_ai.provider.name, read only
 	AttrGenAIAgentName         = "gen_ai.agent.name"
 	AttrGenAIAgentID           = "gen_ai.agent.id"
 	AttrGenAIConversationID    = "gen_ai.conversation.id"
@@ -183,6 +182,28 @@ const (
 // Metrics of the agent_metrics connector and the attributes of their data
 // points that no span carries. Kept apart from the span attributes above (no
 // Attr prefix): the deploy test reads Attr* constants as span attributes.
+
+// Attributes of other GenAI instrumentations that the components read,
+// never write: OpenInference, OpenLLMetry (Traceloop) and the GenAI
+// conventions' older names. (No Attr prefix: the deploy test reads Attr*
+// constants as attributes we emit.)
+const (
+	ForeignGenAISystem           = "gen_ai.system"                  // older name of gen_ai.provider.name
+	ForeignPromptTokens          = "gen_ai.usage.prompt_tokens"     // OpenLLMetry, older GenAI conventions
+	ForeignCompletionTokens      = "gen_ai.usage.completion_tokens" // OpenLLMetry, older GenAI conventions
+	ForeignLLMRequestType        = "llm.request.type"               // OpenLLMetry: chat, completion, embedding, rerank
+	ForeignTraceloopSpanKind     = "traceloop.span.kind"            // OpenLLMetry: workflow, agent, task, tool
+	ForeignTraceloopEntityName   = "traceloop.entity.name"
+	ForeignTraceloopEntityInput  = "traceloop.entity.input"
+	ForeignOpenInferenceSpanKind = "openinference.span.kind" // AGENT, CHAIN, LLM, TOOL, RETRIEVER, ...
+	ForeignLLMModelName          = "llm.model_name"
+	ForeignLLMProvider           = "llm.provider"
+	ForeignLLMSystem             = "llm.system"
+	ForeignLLMPromptTokens       = "llm.token_count.prompt"
+	ForeignLLMCompletionTokens   = "llm.token_count.completion"
+	ForeignToolName              = "tool.name"
+	ForeignInputValue            = "input.value"
+)
 
 // Metric names.
 const (

@@ -144,16 +144,16 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 		d.Text = str(attrs, conventions.AttrMessageContent)
 		d.Status = cmp.Or(str(attrs, conventions.AttrMessageStatus), str(attrs, conventions.AttrMetadataPrefix+"status"))
 	case KindLLMCall:
-		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIRequestModel), str(attrs, AttrOpenInferenceModelName))
-		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, attrPromptTokens, attrOpenInferencePromptTokens)
-		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens, attrCompletionTokens, attrOpenInferenceCompletionTokens)
+		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIRequestModel), str(attrs, conventions.ForeignLLMModelName))
+		step.InputTokens = integer(attrs, conventions.AttrGenAIInputTokens, conventions.ForeignPromptTokens, conventions.ForeignLLMPromptTokens)
+		step.OutputTokens = integer(attrs, conventions.AttrGenAIOutputTokens, conventions.ForeignCompletionTokens, conventions.ForeignLLMCompletionTokens)
 	case KindToolCall:
-		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIToolName), str(attrs, attrOpenInferenceToolName), str(attrs, attrTraceloopEntityName),
+		step.Name = cmp.Or(str(attrs, conventions.AttrGenAIToolName), str(attrs, conventions.ForeignToolName), str(attrs, conventions.ForeignTraceloopEntityName),
 			strings.TrimPrefix(span.Name(), conventions.OperationExecuteTool+" "))
 		step.ArgsHash = str(attrs, conventions.AttrToolArgumentsHash)
 		if step.ArgsHash == "" {
-			step.ArgsHash = hashOf(cmp.Or(str(attrs, conventions.AttrGenAIToolCallArguments), str(attrs, attrTraceloopEntityInput),
-				str(attrs, attrOpenInferenceInputValue)))
+			step.ArgsHash = hashOf(cmp.Or(str(attrs, conventions.AttrGenAIToolCallArguments), str(attrs, conventions.ForeignTraceloopEntityInput),
+				str(attrs, conventions.ForeignInputValue)))
 		}
 		_, step.Unmatched = attrs.Get(conventions.AttrUnmatched)
 	case KindBrowserAction:
@@ -188,24 +188,6 @@ func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	return step, true
 }
 
-// Attributes of other GenAI instrumentations (OpenInference, OpenLLMetry,
-// OpenLIT, older semantic conventions) that classification falls back on.
-const (
-	AttrTraceloopSpanKind    = "traceloop.span.kind"
-	attrTraceloopEntityName  = "traceloop.entity.name"
-	attrTraceloopEntityInput = "traceloop.entity.input"
-	attrLLMRequestType       = "llm.request.type"
-	attrPromptTokens         = "gen_ai.usage.prompt_tokens"
-	attrCompletionTokens     = "gen_ai.usage.completion_tokens"
-
-	AttrOpenInferenceSpanKind         = "openinference.span.kind"
-	AttrOpenInferenceModelName        = "llm.model_name"
-	attrOpenInferenceToolName         = "tool.name"
-	attrOpenInferenceInputValue       = "input.value"
-	attrOpenInferencePromptTokens     = "llm.token_count.prompt"
-	attrOpenInferenceCompletionTokens = "llm.token_count.completion"
-)
-
 // classify tells what kind of step a span is: by its Promptetheus event type
 // when it has one, else by the GenAI operation it records, whichever of the
 // OpenTelemetry, OpenInference, OpenLLMetry or OpenLIT conventions it follows.
@@ -224,7 +206,7 @@ func classify(span ptrace.Span) string {
 		}
 		return KindOther
 	}
-	switch str(attrs, AttrOpenInferenceSpanKind) {
+	switch str(attrs, conventions.ForeignOpenInferenceSpanKind) {
 	case "TOOL":
 		return KindToolCall
 	case "LLM":
@@ -232,11 +214,11 @@ func classify(span ptrace.Span) string {
 	}
 	op := str(attrs, conventions.AttrGenAIOperationName)
 	switch {
-	case op == conventions.OperationExecuteTool, str(attrs, AttrTraceloopSpanKind) == "tool",
+	case op == conventions.OperationExecuteTool, str(attrs, conventions.ForeignTraceloopSpanKind) == "tool",
 		strings.HasPrefix(span.Name(), conventions.OperationExecuteTool+" "), strings.HasSuffix(span.Name(), ".tool"):
 		return KindToolCall
 	case op == conventions.OperationChat, op == "text_completion", op == "generate_content", op == "embeddings",
-		str(attrs, attrLLMRequestType) != "", str(attrs, conventions.AttrGenAIRequestModel) != "" && op == "":
+		str(attrs, conventions.ForeignLLMRequestType) != "", str(attrs, conventions.AttrGenAIRequestModel) != "" && op == "":
 		return KindLLMCall
 	}
 	return KindOther

@@ -10,7 +10,6 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
-	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 )
 
 // spanRole is what a span is to the processor.
@@ -43,7 +42,7 @@ func roleOf(span ptrace.Span) spanRole {
 	if _, ours := attrs.Get(conventions.AttrTraceID); ours {
 		return roleNone
 	}
-	switch str(attrs, rules.AttrOpenInferenceSpanKind) {
+	switch str(attrs, conventions.ForeignOpenInferenceSpanKind) {
 	case "":
 	case "AGENT":
 		return roleAgent
@@ -52,7 +51,7 @@ func roleOf(span ptrace.Span) spanRole {
 	default: // LLM, TOOL, RETRIEVER, EMBEDDING, RERANKER, GUARDRAIL, EVALUATOR, PROMPT
 		return roleStep
 	}
-	switch str(attrs, rules.AttrTraceloopSpanKind) {
+	switch str(attrs, conventions.ForeignTraceloopSpanKind) {
 	case "":
 	case "workflow", "agent":
 		return roleAgent

@@ -54,7 +54,11 @@ type analysis struct {
 	RootSpanID  string      `json:"root_span_id"`
 	Goal        goalVerdict `json:"goal"`
 	Findings    []finding   `json:"findings"`
-	AnalyzedAt  time.Time   `json:"analyzed_at"`
+	// CostUSD is the price of the run's LLM calls (null when none could
+	// be priced); UnpricedLLMCalls had a model the price table lacks.
+	CostUSD          *float64  `json:"cost_usd"`
+	UnpricedLLMCalls int64     `json:"unpriced_llm_calls"`
+	AnalyzedAt       time.Time `json:"analyzed_at"`
 }
 
 // incident is the reference's incident row for one detection label.
@@ -92,29 +96,32 @@ func (r *promptetheusReceiver) handleAnalyze(w http.ResponseWriter, req *http.Re
 		return
 	}
 	// The verdict made when the run was finalised: the one on its root span.
-	writeJSON(w, http.StatusOK, buildAnalysis(&h.Info, h.Verdict, h.AnalyzedAt))
+	writeJSON(w, http.StatusOK, buildAnalysis(&h))
 }
 
 // buildAnalysis renders a verdict in the contract's analyze response shape:
 // detections (the four reference detectors) in the reference's order, the
 // run's critical step the smallest and its confidence the largest of them;
 // every finding, with its span ids, as an extension.
-func buildAnalysis(info *mapping.Run, res *rules.Result, analyzedAt time.Time) *analyzeResponse {
+func buildAnalysis(h *session.Header) *analyzeResponse {
+	info, res := &h.Info, h.Verdict
 	if res == nil {
 		res = &rules.Result{}
 	}
 	traceID := mapping.TraceID(info.Project, info.ID)
 	rootID := mapping.RootSpanID(info.Project, info.ID)
 	a := analysis{
-		TraceID:     info.ID,
-		SessionID:   info.ID,
-		Labels:      []string{},
-		Detections:  []detection{},
-		Findings:    []finding{},
-		OTLPTraceID: hex.EncodeToString(traceID[:]),
-		RootSpanID:  hex.EncodeToString(rootID[:]),
-		Goal:        goalVerdict{Passed: res.GoalPassed, Mismatches: res.Mismatches},
-		AnalyzedAt:  analyzedAt.UTC(),
+		TraceID:          info.ID,
+		SessionID:        info.ID,
+		Labels:           []string{},
+		Detections:       []detection{},
+		Findings:         []finding{},
+		OTLPTraceID:      hex.EncodeToString(traceID[:]),
+		RootSpanID:       hex.EncodeToString(rootID[:]),
+		Goal:             goalVerdict{Passed: res.GoalPassed, Mismatches: res.Mismatches},
+		CostUSD:          h.CostUSD,
+		UnpricedLLMCalls: h.UnpricedLLMCalls,
+		AnalyzedAt:       h.AnalyzedAt.UTC(),
 	}
 	if a.Goal.Mismatches == nil {
 		a.Goal.Mismatches = []string{}
@@ -187,7 +194,7 @@ func (r *promptetheusReceiver) handleGetAnalysis(w http.ResponseWriter, req *htt
 		writeDetail(w, http.StatusNotFound, "no analysis yet for this trace")
 		return
 	}
-	writeJSON(w, http.StatusOK, buildAnalysis(&h.Info, h.Verdict, h.AnalyzedAt))
+	writeJSON(w, http.StatusOK, buildAnalysis(&h))
 }
 
 // timelineEntry is one entry of GET /api/traces/{id}/events: the compact

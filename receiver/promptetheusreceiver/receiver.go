@@ -124,9 +124,7 @@ func (r *promptetheusReceiver) Start(ctx context.Context, host component.Host) e
 	if err != nil {
 		return err
 	}
-	for _, run := range restored {
-		r.runs.Restore(run)
-	}
+	r.runs.Restore(restored)
 	if err := r.telemetry.RegisterReceiverPromptetheusTracesOpenCallback(func(_ context.Context, o metric.Int64Observer) error {
 		open, _, _ := r.runs.Stats()
 		o.Observe(int64(open))

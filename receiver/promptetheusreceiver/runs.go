@@ -82,6 +82,9 @@ func (r *promptetheusReceiver) countBuilt(ctx context.Context, b *mapping.Builde
 // appendEvents accepts a request's events for a run, creating the run
 // implicitly when it does not exist.
 func (r *promptetheusReceiver) appendEvents(ctx context.Context, key session.Key, events []session.Incoming, now time.Time) (session.AppendResult, error) {
+	if r.runs.Full() {
+		return session.AppendResult{}, session.ErrStateFull
+	}
 	info := mapping.Run{Project: key.Project, Workspace: r.cfg.WorkspaceID, ID: key.ID, Implicit: true}
 	run, created, err := r.runs.Acquire(key, true, info, now)
 	if err != nil {

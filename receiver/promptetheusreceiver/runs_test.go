@@ -409,3 +409,25 @@ func TestVerdictSurvivesRestarts(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"missing_goal_check", "gpt5_used"}, ids, "analyze answers the verdict that was exported")
 }
+
+// TestStateBounds: one run reaching max_bytes_per_trace has its further
+// events rejected with a reason; all runs reaching max_bytes get 503 with
+// Retry-After, and analyze still answers.
+func TestStateBounds(t *testing.T) {
+	cfg := testReceiverConfig(t)
+	cfg.Sessions.MaxBytesPerRun = 1000
+	cfg.Sessions.MaxBytes = 1500
+	s := startReceiver(t, cfg, nil)
+	resp := s.post(t, "/api/traces/run_a/events", testKey, eventsBody("run_a", 0, 1, 2, 3, 4, 5, 6, 7))
+	require.Equal(t, http.StatusOK, resp.status)
+	rejected := resp.json(t)["rejected"].([]any)
+	require.NotEmpty(t, rejected)
+	assert.Equal(t, "trace has reached its state limit of 1000 bytes", rejected[0].(map[string]any)["reason"])
+	assert.Equal(t, 8.0, resp.json(t)["accepted"].(float64)+float64(len(rejected)), "every event accounted for")
+
+	require.Equal(t, http.StatusOK, s.post(t, "/api/traces/run_b/events", testKey, eventsBody("run_b", 0, 1, 2, 3)).status)
+	resp = s.post(t, "/api/traces/run_c/events", testKey, eventsBody("run_c", 0))
+	assert.Equal(t, http.StatusServiceUnavailable, resp.status)
+	assert.NotEmpty(t, resp.header.Get("Retry-After"))
+	assert.Equal(t, http.StatusOK, s.post(t, "/api/traces/run_a/analyze", testConsole, "").status)
+}

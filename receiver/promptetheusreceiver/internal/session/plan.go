@@ -371,6 +371,11 @@ func (b *Batch) Judge(cfg *Config, r *Run, prior []rules.Step, now time.Time) {
 	spans := b.Builder.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans()
 	cfg.Judge.WriteVerdict(spans.At(spans.Len()-1), &res, info.ID, spans)
 	h.FinalizedAt, h.FinalizedBy, h.Verdict = now, b.finalizeBy, &res
+	if sum := &b.Record.Summary; sum.PricedLLMCalls > 0 {
+		cost := sum.CostUSD
+		h.CostUSD = &cost
+	}
+	h.UnpricedLLMCalls = b.Record.Summary.UnpricedLLMCalls
 	b.Header = &h
 }
 

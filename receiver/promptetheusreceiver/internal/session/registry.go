@@ -6,6 +6,7 @@ package session // import "github.com/promptetheus/otelcol-promptetheus/receiver
 import (
 	"container/list"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -110,10 +111,7 @@ func (g *Registry) createLocked(key Key, info mapping.Run, now time.Time) (*Run,
 // Release unlocks a run after a request, moving it in the lists by what
 // the request did to it.
 func (g *Registry) Release(r *Run) {
-	at, finalized, bytes := r.lastActivity, r.Finalized(), r.bytes
-	if finalized {
-		at = r.header.FinalizedAt
-	}
+	at, finalized, bytes := r.listTime(), r.Finalized(), r.bytes
 	unsent := r.sent < r.batches-1
 	_, unstored := r.SentToStore()
 	g.mu.Lock()
@@ -152,16 +150,31 @@ func (g *Registry) Drop(r *Run) {
 	r.mu.Unlock()
 }
 
-// Restore adds a run loaded from storage.
-func (g *Registry) Restore(r *Run) {
+// Restore adds runs loaded from storage, in the order of the lists: by
+// finalisation for finalised runs, by last activity for open ones.
+func (g *Registry) Restore(runs []*Run) {
+	slices.SortStableFunc(runs, func(a, b *Run) int { return a.listTime().Compare(b.listTime()) })
+	for _, r := range runs {
+		g.restore(r)
+	}
+}
+
+// listTime orders a run in its list.
+func (r *Run) listTime() time.Time {
+	if r.Finalized() {
+		return r.header.FinalizedAt
+	}
+	return r.lastActivity
+}
+
+func (g *Registry) restore(r *Run) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if r.sent < r.batches-1 {
 		g.unsent[r.key] = struct{}{}
 	}
-	e := &listEntry{run: r, at: r.lastActivity, finalized: r.Finalized(), bytes: r.bytes}
+	e := &listEntry{run: r, at: r.listTime(), finalized: r.Finalized(), bytes: r.bytes}
 	if e.finalized {
-		e.at = r.header.FinalizedAt
 		r.elem = g.done.PushBack(e)
 	} else {
 		r.elem = g.open.PushBack(e)
@@ -268,6 +281,14 @@ func (g *Registry) Keys() []Key {
 		out = append(out, k)
 	}
 	return out
+}
+
+// Full reports whether the state of all runs reached its byte bound: no
+// request may add to it until finalised runs leave.
+func (g *Registry) Full() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cfg.MaxBytes > 0 && g.bytes >= g.cfg.MaxBytes
 }
 
 // Stats reports the runs kept and the bytes of state they hold.

@@ -159,3 +159,14 @@ func TestRegistryConcurrency(t *testing.T) {
 	}
 	assert.Equal(t, sum, bytes, "the byte total is the sum over the runs kept")
 }
+
+func TestRegistryFull(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxBytes = 100
+	g := NewRegistry(cfg)
+	assert.False(t, g.Full())
+	r := acquire(t, g, "r", t0)
+	r.bytes = 100
+	g.Release(r)
+	assert.True(t, g.Full())
+}

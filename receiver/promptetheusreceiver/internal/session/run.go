@@ -93,6 +93,10 @@ type Header struct {
 	// Verdict is the judgement of the run, made once when it is finalised:
 	// the exported root span and analyze answer from it.
 	Verdict *rules.Result `json:"verdict,omitempty"`
+	// CostUSD is the price of the run's priced LLM calls, nil when none was
+	// priced; UnpricedLLMCalls were not (unknown model). Set when judged.
+	CostUSD          *float64 `json:"cost_usd,omitempty"`
+	UnpricedLLMCalls int64    `json:"unpriced_llm_calls,omitempty"`
 	// AnalyzedAt is when analyze last answered for the run.
 	AnalyzedAt time.Time `json:"analyzed_at,omitzero"`
 	// Sent is the highest batch number the pipeline took, as of this write.
