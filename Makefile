@@ -46,8 +46,11 @@ run: build jaeger ## Run the collector on config/dev.yaml with Jaeger (UI/API on
 	  echo "Promptetheus API on http://127.0.0.1:4318 (dev key pt_dev_key, console token pt_console_token)"; \
 	  PROMPTETHEUS_DATA_DIR=$(DATA_DIR) $(COLLECTOR) --config config/dev.yaml
 
+# Every module is tested even when one fails; the failing ones are named last.
 test: build jaeger ## Unit, golden, contract and end-to-end tests of every module.
-	@set -e; for m in $(MODULES); do echo "== $$m"; $(GO) test -C $$m -race -count=1 ./...; done
+	@failed=; for m in $(MODULES); do echo "== $$m"; \
+	  $(GO) test -C $$m -race -count=1 ./... || failed="$$failed $$m"; \
+	done; test -z "$$failed" || { echo "FAIL:$$failed"; exit 1; }
 
 e2e: build jaeger ## End-to-end tests only: the built binary against Jaeger.
 	$(GO) test -count=1 -run 'E2E' -v ./e2e/...
