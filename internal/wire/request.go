@@ -40,38 +40,6 @@ func (b EventBody) Decode(i int, runID string) (Event, error) {
 	return ev, err
 }
 
-// DecodeEventBody splits an events body into raw events without validating
-// them, so that each event can be accepted or rejected on its own. Like the
-// reference, {"events": x} with x not an array is a batch of one.
-func DecodeEventBody(body []byte) (EventBody, error) {
-	body = bytes.TrimSpace(body)
-	switch {
-	case len(body) == 0:
-		return EventBody{}, nil
-	case !validJSON(body):
-		return EventBody{}, ErrBadJSON
-	case body[0] != '{':
-		return EventBody{}, ErrNotObject
-	}
-	var events []byte
-	fields := 0
-	eachField(body, func(key, value []byte) {
-		fields++
-		if string(key) == "events" {
-			events = value
-		}
-	})
-	switch {
-	case events != nil && events[0] == '[':
-		return EventBody{Events: elements(events)}, nil
-	case events != nil:
-		return EventBody{Events: []json.RawMessage{events}}, nil
-	case fields == 0:
-		return EventBody{}, nil
-	}
-	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
-}
-
 // decodeObjectInto decodes a JSON object body into v, telling bad JSON from
 // JSON that is not an object.
 func decodeObjectInto(body []byte, v any) error {

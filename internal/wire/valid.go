@@ -1,6 +1,8 @@
 // Copyright The Promptetheus Collector Authors
 // SPDX-License-Identifier: Apache-2.0
 
+//go:build wirescanner
+
 package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wire"
 
 import "bytes"

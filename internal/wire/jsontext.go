@@ -1,0 +1,209 @@
+// Copyright The Promptetheus Collector Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build !wirescanner
+
+package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wire"
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
+)
+
+// JSON syntax is read by jsontext, the tokenizer of encoding/json/v2 (in
+// the standard library from Go 1.27). It validates as it reads; the values
+// it returns are found in the input by offset and handed on as sub-slices,
+// never copied.
+
+// decodeOptions accept what json.Valid and the reference's Python parser
+// accept: duplicate names (the last one wins) and strings holding invalid
+// UTF-8 (U+FFFD once decoded; envelope fields refuse it).
+var decodeOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// reader is a jsontext.Decoder over an input held in memory; decoders are
+// large, so they are pooled.
+type reader struct {
+	in  []byte
+	buf bytes.Buffer
+	dec jsontext.Decoder
+}
+
+var readers = sync.Pool{New: func() any { return new(reader) }}
+
+func newReader(in []byte) *reader {
+	r := readers.Get().(*reader)
+	r.in = in
+	// A bytes.Buffer is parsed in place, without a copy.
+	r.buf = *bytes.NewBuffer(in)
+	r.dec.Reset(&r.buf, decodeOptions...)
+	return r
+}
+
+// release returns r to the pool, keeping no reference to the input.
+func (r *reader) release() {
+	r.in, r.buf = nil, bytes.Buffer{}
+	r.dec.Reset(&r.buf)
+	readers.Put(r)
+}
+
+// value reads the next value as the sub-slice of the input it occupies.
+func (r *reader) value() ([]byte, bool) {
+	v, err := r.dec.ReadValue()
+	end := int(r.dec.InputOffset())
+	if err != nil || end > len(r.in) || end < len(v) {
+		return nil, false
+	}
+	return r.in[end-len(v) : end], true
+}
+
+// name reads the next name of an object, unquoted: a sub-slice of the input
+// unless it holds escapes or invalid UTF-8, which are decoded as
+// encoding/json does (U+FFFD for bad bytes), so that no name reaches an
+// attribute unchecked.
+func (r *reader) name() ([]byte, bool) {
+	q, ok := r.value()
+	if !ok || len(q) < 2 {
+		return nil, false
+	}
+	if inner := q[1 : len(q)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return inner, true
+	}
+	name, _ := jsontext.AppendUnquote(nil, q)
+	return name, true
+}
+
+// open reads the delimiter that begins an object or array of kind.
+func (r *reader) open(kind jsontext.Kind) bool {
+	if r.dec.PeekKind() != kind {
+		return false
+	}
+	_, err := r.dec.ReadToken()
+	return err == nil
+}
+
+// close reads the delimiter that ends the current object or array.
+func (r *reader) close() bool {
+	_, err := r.dec.ReadToken()
+	return err == nil
+}
+
+// atEOF reports whether nothing but whitespace follows the value read.
+func (r *reader) atEOF() bool {
+	_, err := r.dec.ReadToken()
+	return err == io.EOF
+}
+
+// validJSON reports whether b is exactly one JSON value with optional
+// surrounding whitespace, as json.Valid does.
+func validJSON(b []byte) bool {
+	return jsontext.Value(b).IsValid(decodeOptions...)
+}
+
+// eachField calls f with the name (unquoted) and raw value of every field
+// of the JSON object b, in order. On input that is not valid JSON it stops
+// at the first field it cannot read.
+func eachField(b []byte, f func(key, value []byte)) {
+	r := newReader(b)
+	defer r.release()
+	if !r.open('{') {
+		return
+	}
+	for r.dec.PeekKind() == '"' {
+		key, ok := r.name()
+		if !ok {
+			return
+		}
+		value, ok := r.value()
+		if !ok {
+			return
+		}
+		f(key, value)
+	}
+}
+
+// elements returns the elements of the JSON array b. On input that is not
+// valid JSON it stops at the first element it cannot read.
+func elements(b []byte) []json.RawMessage {
+	r := newReader(b)
+	defer r.release()
+	if !r.open('[') {
+		return nil
+	}
+	var out []json.RawMessage
+	for r.dec.PeekKind() != ']' {
+		e, ok := r.value()
+		if !ok {
+			break
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// DecodeEventBody splits an events body into raw events without validating
+// them, so that each event can be accepted or rejected on its own. Like the
+// reference, {"events": x} with x not an array is a batch of one. The body's
+// syntax is checked in the same pass.
+func DecodeEventBody(body []byte) (EventBody, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return EventBody{}, nil
+	}
+	r := newReader(body)
+	defer r.release()
+	if !r.open('{') {
+		if _, ok := r.value(); !ok || !r.atEOF() {
+			return EventBody{}, ErrBadJSON
+		}
+		return EventBody{}, ErrNotObject
+	}
+	var out EventBody
+	fields, batch := 0, false
+	for r.dec.PeekKind() == '"' {
+		key, ok := r.name()
+		if !ok {
+			return EventBody{}, ErrBadJSON
+		}
+		fields++
+		if string(key) != "events" {
+			if r.dec.SkipValue() != nil {
+				return EventBody{}, ErrBadJSON
+			}
+			continue
+		}
+		batch, out.Events = true, nil // the last of duplicate keys wins
+		if !r.open('[') {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = []json.RawMessage{e}
+			continue
+		}
+		for r.dec.PeekKind() != ']' {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = append(out.Events, e)
+		}
+		if !r.close() {
+			return EventBody{}, ErrBadJSON
+		}
+	}
+	if !r.close() || !r.atEOF() {
+		return EventBody{}, ErrBadJSON
+	}
+	switch {
+	case batch:
+		return out, nil
+	case fields == 0:
+		return EventBody{}, nil
+	}
+	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
+}
