@@ -81,6 +81,11 @@ func invalid(format string, args ...any) error {
 type envelope struct {
 	Type, SessionID, Timestamp, Seq, IdempotencyKey json.RawMessage
 	Payload, Metadata, SpanID, ParentID             json.RawMessage
+	// payloadType is set when read decoded the payload as it went, as a
+	// payload of that type, into decoded and decodeErr.
+	payloadType string
+	decoded     any
+	decodeErr   error
 }
 
 // set records one field; the last of duplicate keys wins, as in Python.
@@ -97,7 +102,7 @@ func (e *envelope) set(key, value []byte) {
 	case "idempotency_key":
 		e.IdempotencyKey = value
 	case "payload":
-		e.Payload = value
+		e.Payload, e.payloadType = value, ""
 	case "metadata":
 		e.Metadata = value
 	case "span_id":
@@ -131,7 +136,7 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 		return Event{}, invalid("event must be a mapping")
 	}
 	var env envelope
-	eachField(raw, env.set)
+	env.read(raw)
 	var missing []string
 	for _, f := range []struct {
 		name string
@@ -149,11 +154,11 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	decode, known := payloadDecoders[string(typ)]
+	name, known := eventTypes[string(typ)]
 	if !known {
 		return Event{}, &InvalidEventError{Reason: ReasonUnknownType + ": " + pythonRepr(string(typ)), bare: ReasonUnknownType}
 	}
-	ev.Type = eventTypes[string(typ)]
+	ev.Type = name
 	if _, err = nonEmptyBytes("session_id", env.SessionID, MaxRunIDLength); err != nil {
 		return Event{}, err
 	}
@@ -170,7 +175,14 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	if !isObject(env.Payload) {
 		return Event{}, invalid("event.payload must be a mapping")
 	}
-	if ev.Payload, err = decode(env.Payload); err != nil {
+	if env.payloadType == ev.Type {
+		ev.Payload, err = env.decoded, env.decodeErr
+	} else {
+		f := fieldsOf(env.Payload)
+		ev.Payload, err = decodePayload(ev.Type, &f)
+		f.close()
+	}
+	if err != nil {
 		return Event{}, err
 	}
 	if len(env.SpanID) > 0 {

@@ -16,19 +16,24 @@ type field struct {
 	dst  any
 }
 
-// decodeFields fills fields from the valid JSON object raw. A value of the
-// wrong JSON type is refused by name; null leaves a field at its zero value
-// and unknown keys are ignored, as encoding/json does.
-func decodeFields(typ string, raw []byte, fields ...field) error {
+// decodeFields fills fields from the fields of a payload of type typ.
+func decodeFields(typ string, payload *fieldReader, fields ...field) error {
 	var err error
-	eachField(raw, func(key, value []byte) {
-		for _, f := range fields {
-			if f.name == string(key) && err == nil && !isNull(value) && !setField(f.dst, value) {
-				err = invalid("%s.payload.%s must be %s", typ, key, kindName(f.dst))
-			}
-		}
-	})
+	for key, value, ok := payload.next(); ok; key, value, ok = payload.next() {
+		setNamed(typ, fields, key, value, &err)
+	}
 	return err
+}
+
+// setNamed sets the field named key. A value of the wrong JSON type is
+// refused by name, the first one only; null leaves a field at its zero
+// value and unknown keys are ignored, as encoding/json does.
+func setNamed(typ string, fields []field, key, value []byte, err *error) {
+	for _, f := range fields {
+		if f.name == string(key) && *err == nil && !isNull(value) && !setField(f.dst, value) {
+			*err = invalid("%s.payload.%s must be %s", typ, key, kindName(f.dst))
+		}
+	}
 }
 
 func setField(dst any, v []byte) bool {
@@ -70,16 +75,22 @@ func setField(dst any, v []byte) bool {
 	case *map[string]json.RawMessage:
 		if ok = v[0] == '{'; ok {
 			*d = map[string]json.RawMessage{}
-			eachField(v, func(k, e []byte) { (*d)[string(k)] = e })
+			f := fieldsOf(v)
+			for k, e, more := f.next(); more; k, e, more = f.next() {
+				(*d)[string(k)] = e
+			}
+			f.close()
 		}
 	case *map[string]float64:
 		if ok = v[0] == '{'; ok {
 			*d = map[string]float64{}
-			eachField(v, func(k, e []byte) {
-				f, isNumber := parseNumber(e)
+			f := fieldsOf(v)
+			for k, e, more := f.next(); more; k, e, more = f.next() {
+				n, isNumber := parseNumber(e)
 				ok = ok && (isNumber || isNull(e))
-				(*d)[string(k)] = f
-			})
+				(*d)[string(k)] = n
+			}
+			f.close()
 		}
 	default:
 		panic("wire: unsupported field type")

@@ -167,7 +167,11 @@ func FuzzScanner(f *testing.F) {
 				t.Fatal(err)
 			}
 			got := map[string]json.RawMessage{}
-			eachField(b, func(k, v []byte) { got[string(k)] = v })
+			f := fieldsOf(b)
+			for k, v, ok := f.next(); ok; k, v, ok = f.next() {
+				got[string(k)] = v
+			}
+			f.close()
 			if len(got) != len(want) {
 				t.Fatalf("%d fields, want %d", len(got), len(want))
 			}

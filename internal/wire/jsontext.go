@@ -104,11 +104,51 @@ func validJSON(b []byte) bool {
 	return jsontext.Value(b).IsValid(decodeOptions...)
 }
 
-// eachField calls f with the name (unquoted) and raw value of every field
-// of the JSON object b, in order. On input that is not valid JSON it stops
-// at the first field it cannot read.
-func eachField(b []byte, f func(key, value []byte)) {
+// fieldReader reads the fields of a JSON object, in order, from a reader of
+// its own (fieldsOf) or of the value that holds the object. On input that
+// is not valid JSON it stops at the first field it cannot read.
+type fieldReader struct {
+	r    *reader
+	own  bool
+	done bool
+}
+
+// fieldsOf reads the fields of the object b.
+func fieldsOf(b []byte) fieldReader {
 	r := newReader(b)
+	if !r.open('{') {
+		r.release()
+		return fieldReader{done: true}
+	}
+	return fieldReader{r: r, own: true}
+}
+
+// next returns the next field; ok is false past the last one.
+func (f *fieldReader) next() (key, value []byte, ok bool) {
+	if f.done || f.r.dec.PeekKind() != '"' {
+		f.done = true
+		return nil, nil, false
+	}
+	if key, ok = f.r.name(); ok {
+		value, ok = f.r.value()
+	}
+	f.done = !ok
+	return key, value, ok
+}
+
+// close releases the reader fieldsOf took.
+func (f *fieldReader) close() {
+	if f.own {
+		f.r.release()
+		f.own, f.done = false, true
+	}
+}
+
+// read takes the fields of the event raw in one pass. A payload that comes
+// after a known type, as the SDKs send it, is decoded as it is read rather
+// than read again afterwards.
+func (e *envelope) read(raw []byte) {
+	r := newReader(raw)
 	defer r.release()
 	if !r.open('{') {
 		return
@@ -118,12 +158,39 @@ func eachField(b []byte, f func(key, value []byte)) {
 		if !ok {
 			return
 		}
+		if string(key) == "payload" && r.dec.PeekKind() == '{' {
+			typ, _ := stringBytes(e.Type)
+			if name, known := eventTypes[string(typ)]; known {
+				if !e.decodePayload(r, raw, name) {
+					return
+				}
+				continue
+			}
+		}
 		value, ok := r.value()
 		if !ok {
 			return
 		}
-		f(key, value)
+		e.set(key, value)
 	}
+}
+
+// decodePayload decodes the payload object r is at as a payload of typ.
+func (e *envelope) decodePayload(r *reader, raw []byte, typ string) bool {
+	if !r.open('{') {
+		return false
+	}
+	start := int(r.dec.InputOffset()) - 1
+	f := fieldReader{r: r}
+	decoded, err := decodePayload(typ, &f)
+	for _, _, more := f.next(); more; _, _, more = f.next() {
+	}
+	if !r.close() {
+		return false
+	}
+	e.Payload = raw[start:r.dec.InputOffset()]
+	e.payloadType, e.decoded, e.decodeErr = typ, decoded, err
+	return true
 }
 
 // elements returns the elements of the JSON array b. On input that is not

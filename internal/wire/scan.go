@@ -78,40 +78,64 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
-// eachField calls f with the key (unquoted) and raw value of every field of
-// the valid JSON object b, in order. Keys are sub-slices of b unless they
-// hold escapes or invalid UTF-8, which are decoded as encoding/json does
-// (U+FFFD for bad bytes), so no key reaches an attribute name unchecked.
-// On input that is not valid JSON it stops at the first field it cannot
-// read, without reading past b.
-func eachField(b []byte, f func(key, value []byte)) {
-	if len(b) == 0 {
-		return
+// fieldReader reads the fields of a valid JSON object, in order. Keys are
+// sub-slices of the object unless they hold escapes or invalid UTF-8, which
+// are decoded as encoding/json does (U+FFFD for bad bytes), so no key
+// reaches an attribute name unchecked. On input that is not valid JSON it
+// stops at the first field it cannot read, without reading past it.
+type fieldReader struct {
+	b []byte
+	i int
+}
+
+// fieldsOf reads the fields of the object b.
+func fieldsOf(b []byte) fieldReader {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return fieldReader{}
 	}
-	i := skipSpace(b, 1)
-	for i < len(b) && b[i] == '"' {
-		n := skipString(b[i:])
-		if n < 2 || b[i+n-1] != '"' {
-			return // an unterminated key
-		}
-		key := b[i+1 : i+n-1]
-		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
-			s, _ := DecodeString(b[i : i+n])
-			key = []byte(s)
-		}
-		if i = skipSpace(b, i+n); i >= len(b) || b[i] != ':' {
-			return
-		}
+	return fieldReader{b: b, i: skipSpace(b, i+1)}
+}
+
+// next returns the next field; ok is false past the last one.
+func (f *fieldReader) next() (key, value []byte, ok bool) {
+	b, i := f.b, f.i
+	f.b = nil // stays so unless a field is read whole
+	if i >= len(b) || b[i] != '"' {
+		return nil, nil, false
+	}
+	n := skipString(b[i:])
+	if n < 2 || b[i+n-1] != '"' {
+		return nil, nil, false // an unterminated key
+	}
+	key = b[i+1 : i+n-1]
+	if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+		s, _ := DecodeString(b[i : i+n])
+		key = []byte(s)
+	}
+	if i = skipSpace(b, i+n); i >= len(b) || b[i] != ':' {
+		return nil, nil, false
+	}
+	i = skipSpace(b, i+1)
+	v := skipValue(b[i:])
+	if v == 0 {
+		return nil, nil, false
+	}
+	value = b[i : i+v]
+	if i = skipSpace(b, i+v); i < len(b) && b[i] == ',' {
 		i = skipSpace(b, i+1)
-		v := skipValue(b[i:])
-		if v == 0 {
-			return
-		}
-		f(key, b[i:i+v])
-		i = skipSpace(b, i+v)
-		if i < len(b) && b[i] == ',' {
-			i = skipSpace(b, i+1)
-		}
+	}
+	f.b, f.i = b, i
+	return key, value, true
+}
+
+func (f *fieldReader) close() {}
+
+// read takes the fields of the event raw; the payload is decoded later.
+func (e *envelope) read(raw []byte) {
+	f := fieldsOf(raw)
+	for key, value, ok := f.next(); ok; key, value, ok = f.next() {
+		e.set(key, value)
 	}
 }
 
@@ -152,12 +176,13 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 	}
 	var events []byte
 	fields := 0
-	eachField(body, func(key, value []byte) {
+	f := fieldsOf(body)
+	for key, value, ok := f.next(); ok; key, value, ok = f.next() {
 		fields++
 		if string(key) == "events" {
 			events = value
 		}
-	})
+	}
 	switch {
 	case events != nil && events[0] == '[':
 		return EventBody{Events: elements(events)}, nil
