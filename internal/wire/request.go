@@ -40,6 +40,69 @@ func (b EventBody) Decode(i int, runID string) (Event, error) {
 	return ev, err
 }
 
+// DecodeEventBody splits an events body into raw events without validating
+// them, so that each event can be accepted or rejected on its own. Like the
+// reference, {"events": x} with x not an array is a batch of one. The body's
+// syntax is checked in the same pass.
+func DecodeEventBody(body []byte) (EventBody, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return EventBody{}, nil
+	}
+	r := newReader(body)
+	defer r.release()
+	if !r.open('{') {
+		if _, ok := r.value(); !ok || !r.atEOF() {
+			return EventBody{}, ErrBadJSON
+		}
+		return EventBody{}, ErrNotObject
+	}
+	var out EventBody
+	fields, batch := 0, false
+	for r.dec.PeekKind() == '"' {
+		key, ok := r.name()
+		if !ok {
+			return EventBody{}, ErrBadJSON
+		}
+		fields++
+		if string(key) != "events" {
+			if r.dec.SkipValue() != nil {
+				return EventBody{}, ErrBadJSON
+			}
+			continue
+		}
+		batch, out.Events = true, nil // the last of duplicate keys wins
+		if !r.open('[') {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = []json.RawMessage{e}
+			continue
+		}
+		for r.dec.PeekKind() != ']' {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = append(out.Events, e)
+		}
+		if !r.close() {
+			return EventBody{}, ErrBadJSON
+		}
+	}
+	if !r.close() || !r.atEOF() {
+		return EventBody{}, ErrBadJSON
+	}
+	switch {
+	case batch:
+		return out, nil
+	case fields == 0:
+		return EventBody{}, nil
+	}
+	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
+}
+
 // decodeObjectInto decodes a JSON object body into v, telling bad JSON from
 // JSON that is not an object.
 func decodeObjectInto(body []byte, v any) error {

@@ -1,8 +1,6 @@
 // Copyright The Promptetheus Collector Authors
 // SPDX-License-Identifier: Apache-2.0
 
-//go:build !wirescanner
-
 package wire // import "github.com/promptetheus/otelcol-promptetheus/internal/wire"
 
 import (
@@ -15,10 +13,10 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 )
 
-// JSON syntax is read by jsontext, the tokenizer of encoding/json/v2 (in
-// the standard library from Go 1.27). It validates as it reads; the values
-// it returns are found in the input by offset and handed on as sub-slices,
-// never copied.
+// JSON is read by jsontext, the tokenizer of encoding/json/v2 (in the
+// standard library from Go 1.27; this module is its mirror). It validates as
+// it reads; the values it returns are found in the input by their offsets
+// and handed on as sub-slices, never copied.
 
 // decodeOptions accept what json.Valid and the reference's Python parser
 // accept: duplicate names (the last one wins) and strings holding invalid
@@ -144,55 +142,6 @@ func (f *fieldReader) close() {
 	}
 }
 
-// read takes the fields of the event raw in one pass. A payload that comes
-// after a known type, as the SDKs send it, is decoded as it is read rather
-// than read again afterwards.
-func (e *envelope) read(raw []byte) {
-	r := newReader(raw)
-	defer r.release()
-	if !r.open('{') {
-		return
-	}
-	for r.dec.PeekKind() == '"' {
-		key, ok := r.name()
-		if !ok {
-			return
-		}
-		if string(key) == "payload" && r.dec.PeekKind() == '{' {
-			typ, _ := stringBytes(e.Type)
-			if name, known := eventTypes[string(typ)]; known {
-				if !e.decodePayload(r, raw, name) {
-					return
-				}
-				continue
-			}
-		}
-		value, ok := r.value()
-		if !ok {
-			return
-		}
-		e.set(key, value)
-	}
-}
-
-// decodePayload decodes the payload object r is at as a payload of typ.
-func (e *envelope) decodePayload(r *reader, raw []byte, typ string) bool {
-	if !r.open('{') {
-		return false
-	}
-	start := int(r.dec.InputOffset()) - 1
-	f := fieldReader{r: r}
-	decoded, err := decodePayload(typ, &f)
-	for _, _, more := f.next(); more; _, _, more = f.next() {
-	}
-	if !r.close() {
-		return false
-	}
-	e.Payload = raw[start:r.dec.InputOffset()]
-	e.payloadType, e.decoded, e.decodeErr = typ, decoded, err
-	return true
-}
-
 // elements returns the elements of the JSON array b. On input that is not
 // valid JSON it stops at the first element it cannot read.
 func elements(b []byte) []json.RawMessage {
@@ -210,67 +159,4 @@ func elements(b []byte) []json.RawMessage {
 		out = append(out, e)
 	}
 	return out
-}
-
-// DecodeEventBody splits an events body into raw events without validating
-// them, so that each event can be accepted or rejected on its own. Like the
-// reference, {"events": x} with x not an array is a batch of one. The body's
-// syntax is checked in the same pass.
-func DecodeEventBody(body []byte) (EventBody, error) {
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return EventBody{}, nil
-	}
-	r := newReader(body)
-	defer r.release()
-	if !r.open('{') {
-		if _, ok := r.value(); !ok || !r.atEOF() {
-			return EventBody{}, ErrBadJSON
-		}
-		return EventBody{}, ErrNotObject
-	}
-	var out EventBody
-	fields, batch := 0, false
-	for r.dec.PeekKind() == '"' {
-		key, ok := r.name()
-		if !ok {
-			return EventBody{}, ErrBadJSON
-		}
-		fields++
-		if string(key) != "events" {
-			if r.dec.SkipValue() != nil {
-				return EventBody{}, ErrBadJSON
-			}
-			continue
-		}
-		batch, out.Events = true, nil // the last of duplicate keys wins
-		if !r.open('[') {
-			e, ok := r.value()
-			if !ok {
-				return EventBody{}, ErrBadJSON
-			}
-			out.Events = []json.RawMessage{e}
-			continue
-		}
-		for r.dec.PeekKind() != ']' {
-			e, ok := r.value()
-			if !ok {
-				return EventBody{}, ErrBadJSON
-			}
-			out.Events = append(out.Events, e)
-		}
-		if !r.close() {
-			return EventBody{}, ErrBadJSON
-		}
-	}
-	if !r.close() || !r.atEOF() {
-		return EventBody{}, ErrBadJSON
-	}
-	switch {
-	case batch:
-		return out, nil
-	case fields == 0:
-		return EventBody{}, nil
-	}
-	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
 }
