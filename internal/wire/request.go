@@ -40,10 +40,10 @@ func (b EventBody) Decode(i int, runID string) (Event, error) {
 	return ev, err
 }
 
-// DecodeEventBody splits an events body into raw events without validating
-// them, so that each event can be accepted or rejected on its own. Like the
-// reference, {"events": x} with x not an array is a batch of one. The body's
-// syntax is checked in the same pass.
+// DecodeEventBody checks the JSON syntax of an events body and, in the same
+// pass, splits it into raw events without checking them against the
+// contract, so that each event can be accepted or rejected on its own. Like
+// the reference, {"events": x} with x not an array is a batch of one.
 func DecodeEventBody(body []byte) (EventBody, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
