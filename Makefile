@@ -117,11 +117,11 @@ FUZZ_TARGETS := \
 	FuzzDecodeValidJSON:internal/wire \
 	FuzzDecodeEventBody:internal/wire \
 	FuzzDecodeCreateRun:internal/wire \
-	FuzzScanner:internal/wire \
 	FuzzMapEvent:internal/mapping \
 	FuzzArtifactNames:receiver/promptetheusreceiver/internal/artifactstore \
 	FuzzAuthenticate:receiver/promptetheusreceiver \
-	FuzzUserRuleCondition:extension/agentrulesextension
+	FuzzUserRuleCondition:extension/agentrulesextension \
+	FuzzDecodeBatch:receiver/promptetheusreceiver/internal/runstore
 
 fuzz: ## Run every fuzz target for FUZZTIME.
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -33,6 +34,7 @@ var (
 	benchClients = flag.Int("clients", 4, "concurrent HTTP clients")
 	runLengths   = flag.String("run-lengths", "10,100,1000,10000,100000", "run lengths for the analyze measurement")
 	benchRounds  = flag.Int("rounds", 3, "rounds of every mode, interleaved; medians are reported")
+	baselineBin  = flag.String("baseline-bin", "", "another build of the collector, measured as one more mode (state in memory) against this build")
 )
 
 const (
@@ -187,17 +189,27 @@ func TestSideBySide(t *testing.T) {
 		token       string
 		otlp        bool
 		storage     bool
+		bin         string
 	}{
-		{"OTLP/HTTP protobuf", w.otlpProto, "application/x-protobuf", "", true, false},
-		{"OTLP/HTTP JSON", w.otlpJSON, "application/json", "", true, false},
-		{"Promptetheus, state in memory", w.promptetheus, "application/json", "pt_dev_key", false, false},
-		{"Promptetheus, state in file_storage", w.promptetheus, "application/json", "pt_dev_key", false, true},
+		{"OTLP/HTTP protobuf", w.otlpProto, "application/x-protobuf", "", true, false, ""},
+		{"OTLP/HTTP JSON", w.otlpJSON, "application/json", "", true, false, ""},
+		{"Promptetheus, state in memory", w.promptetheus, "application/json", "pt_dev_key", false, false, ""},
+		{"Promptetheus, state in file_storage", w.promptetheus, "application/json", "pt_dev_key", false, true, ""},
+	}
+	// A baseline build, e.g. of another commit, measured in the same rounds
+	// gives a before/after ratio that the machine's noise weighs on alike.
+	thisBin := collectorBinary(t)
+	if *baselineBin != "" {
+		modes = append(modes, modes[2])
+		modes[len(modes)-1].name += ", baseline build"
+		modes[len(modes)-1].bin = *baselineBin
 	}
 	// Modes take turns, round after round, so that a noisy neighbour on a
 	// shared machine weighs on all of them alike; medians are reported.
 	rounds := make([][]result, len(modes))
 	for range *benchRounds {
 		for i, m := range modes {
+			t.Setenv("PROMPTETHEUS_COLLECTOR_BIN", cmp.Or(m.bin, thisBin))
 			c := benchCollector(t, m.storage)
 			base := "http://" + c.api
 			if m.otlp {
@@ -235,6 +247,16 @@ func TestSideBySide(t *testing.T) {
 	for _, r := range results[2:] {
 		fmt.Printf("| CPU per event, %s | %.2f | %.2f |\n", r.mode, r.cpuPerMillion()/js.cpuPerMillion(), r.cpuPerMillion()/proto.cpuPerMillion())
 		fmt.Printf("| peak RSS, %s | %.2f | %.2f |\n", r.mode, r.peakRSS/js.peakRSS, r.peakRSS/proto.peakRSS)
+	}
+	if *baselineBin != "" {
+		this, base := results[2], results[len(results)-1]
+		fmt.Printf("\n| this build / baseline build, state in memory | CPU per event %.3f | peak RSS %.2f | p50 %.2f |\n",
+			this.cpuPerMillion()/base.cpuPerMillion(), this.peakRSS/base.peakRSS, float64(this.p50)/float64(base.p50))
+		fmt.Println("\nper round, CPU s per 1M events: this build, baseline build, ratio")
+		for k, b := range rounds[len(rounds)-1] {
+			a := rounds[2][k]
+			fmt.Printf("  round %d: %.2f %.2f %.3f\n", k+1, a.cpuPerMillion(), b.cpuPerMillion(), a.cpuPerMillion()/b.cpuPerMillion())
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The 16 event types of the wire contract.
@@ -81,6 +83,11 @@ func invalid(format string, args ...any) error {
 type envelope struct {
 	Type, SessionID, Timestamp, Seq, IdempotencyKey json.RawMessage
 	Payload, Metadata, SpanID, ParentID             json.RawMessage
+	// payloadType is set when read decoded the payload as it went, as a
+	// payload of that type, into decoded and decodeErr.
+	payloadType string
+	decoded     any
+	decodeErr   error
 }
 
 // set records one field; the last of duplicate keys wins, as in Python.
@@ -97,7 +104,7 @@ func (e *envelope) set(key, value []byte) {
 	case "idempotency_key":
 		e.IdempotencyKey = value
 	case "payload":
-		e.Payload = value
+		e.Payload, e.payloadType = value, ""
 	case "metadata":
 		e.Metadata = value
 	case "span_id":
@@ -105,6 +112,56 @@ func (e *envelope) set(key, value []byte) {
 	case "parent_id":
 		e.ParentID = value
 	}
+}
+
+// read takes the fields of the event raw in one pass. A payload that comes
+// after a known type, as the SDKs send it, is decoded as it is read rather
+// than read again afterwards.
+func (e *envelope) read(raw []byte) {
+	r := newReader(raw)
+	defer r.release()
+	if !r.open('{') {
+		return
+	}
+	for r.dec.PeekKind() == '"' {
+		key, ok := r.name()
+		if !ok {
+			return
+		}
+		if string(key) == "payload" && r.dec.PeekKind() == '{' {
+			typ, _ := stringBytes(e.Type)
+			if name, known := eventTypes[string(typ)]; known {
+				if !e.decodePayload(r, raw, name) {
+					return
+				}
+				continue
+			}
+		}
+		value, ok := r.value()
+		if !ok {
+			return
+		}
+		e.set(key, value)
+	}
+}
+
+// decodePayload decodes the payload object r is at as a payload of typ.
+func (e *envelope) decodePayload(r *reader, raw []byte, typ string) bool {
+	if !r.open('{') {
+		return false
+	}
+	start := int(r.dec.InputOffset()) - 1
+	f := fieldReader{r: r}
+	decoded, err := decodePayload(typ, &f)
+	for _, _, more := f.next(); more; _, _, more = f.next() {
+		// a field the decoder left unread
+	}
+	if !r.close() {
+		return false
+	}
+	e.Payload = raw[start:r.dec.InputOffset()]
+	e.payloadType, e.decoded, e.decodeErr = typ, decoded, err
+	return true
 }
 
 // DecodeEvent validates one event. runID is the run of the request path: it
@@ -119,9 +176,9 @@ func DecodeEvent(raw json.RawMessage, runID string) (Event, error) {
 }
 
 // DecodeValidJSON is DecodeEvent for raw already known to be valid JSON,
-// such as an event kept from a request that was checked then. It skips that
-// check, not safety: on any other input it answers an error or an event
-// read from what it could parse, and never panics.
+// such as an event of a request body that was checked as a whole. It skips
+// that check, not safety: on any other input it answers an error or an
+// event read from what it could parse, and never panics.
 func DecodeValidJSON(raw json.RawMessage, runID string) (Event, error) {
 	return decodeValidEvent(bytes.TrimSpace(raw), runID)
 }
@@ -131,7 +188,7 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 		return Event{}, invalid("event must be a mapping")
 	}
 	var env envelope
-	eachField(raw, env.set)
+	env.read(raw)
 	var missing []string
 	for _, f := range []struct {
 		name string
@@ -149,11 +206,11 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	if err != nil {
 		return Event{}, err
 	}
-	decode, known := payloadDecoders[string(typ)]
+	name, known := eventTypes[string(typ)]
 	if !known {
 		return Event{}, &InvalidEventError{Reason: ReasonUnknownType + ": " + pythonRepr(string(typ)), bare: ReasonUnknownType}
 	}
-	ev.Type = eventTypes[string(typ)]
+	ev.Type = name
 	if _, err = nonEmptyBytes("session_id", env.SessionID, MaxRunIDLength); err != nil {
 		return Event{}, err
 	}
@@ -170,7 +227,14 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	if !isObject(env.Payload) {
 		return Event{}, invalid("event.payload must be a mapping")
 	}
-	if ev.Payload, err = decode(env.Payload); err != nil {
+	if env.payloadType == ev.Type {
+		ev.Payload, err = env.decoded, env.decodeErr
+	} else {
+		f := fieldsOf(env.Payload)
+		ev.Payload, err = decodePayload(ev.Type, &f)
+		f.close()
+	}
+	if err != nil {
 		return Event{}, err
 	}
 	if len(env.SpanID) > 0 {
@@ -233,7 +297,7 @@ func DecodeString(raw json.RawMessage) (s string, ok bool) {
 
 // stringBytes reads a JSON string value. Strings without escapes, the
 // common case, are the input's own bytes, without a second pass of the JSON
-// decoder (the envelope decode already checked the syntax).
+// decoder (reading the event already checked the syntax).
 func stringBytes(raw json.RawMessage) ([]byte, bool) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
@@ -242,9 +306,12 @@ func stringBytes(raw json.RawMessage) ([]byte, bool) {
 	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		return inner, true
 	}
-	var s string
-	err := json.Unmarshal(raw, &s)
-	return []byte(s), err == nil
+	if !validJSON(raw) {
+		return nil, false
+	}
+	// Invalid UTF-8 becomes U+FFFD, as with encoding/json; the error says so.
+	s, _ := jsontext.AppendUnquote(nil, raw)
+	return s, true
 }
 
 func decodeSeq(raw json.RawMessage) (int64, error) {

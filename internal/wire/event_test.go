@@ -134,6 +134,39 @@ func TestDecodeEventRejections(t *testing.T) {
 	}
 }
 
+// TestDecodeEventFieldOrder: the payload means the same wherever the type
+// is, and the last of duplicate keys wins, as in Python.
+func TestDecodeEventFieldOrder(t *testing.T) {
+	const head = `"session_id":"s","timestamp":"2026-01-01T00:00:00Z","seq":1,"idempotency_key":"k"`
+	for _, c := range []struct {
+		name, raw, typ, content, reason string
+	}{
+		{"type first", `{"type":"user_message",` + head + `,"payload":{"content":"a"}}`, TypeUserMessage, "a", ""},
+		{"type last", `{"payload":{"content":"a"},` + head + `,"type":"user_message"}`, TypeUserMessage, "a", ""},
+		{"type last, bad payload", `{"payload":{"content":5},` + head + `,"type":"user_message"}`, "", "", "user_message.payload.content must be a string"},
+		{"type replaced after the payload", `{"type":"tool_call",` + head + `,"payload":{"content":"a"},"type":"user_message"}`, TypeUserMessage, "a", ""},
+		{"payload replaced", `{"type":"user_message",` + head + `,"payload":{"content":5},"payload":{"content":"b"}}`, TypeUserMessage, "b", ""},
+		{"payload replaced by a non-object", `{"type":"user_message",` + head + `,"payload":{"content":"a"},"payload":[1]}`, "", "", "event.payload must be a mapping"},
+		{"duplicate payload field", `{"type":"user_message",` + head + `,"payload":{"content":"a","content":"c"}}`, TypeUserMessage, "c", ""},
+		{"escaped names", `{"\u0074ype":"user_message",` + head + `,"pay\u006coad":{"con\u0074ent":"a"}}`, TypeUserMessage, "a", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev, err := DecodeEvent(json.RawMessage(c.raw), "r")
+			if c.reason != "" {
+				assert.EqualError(t, err, c.reason)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, c.typ, ev.Type)
+			require.IsType(t, &Message{}, ev.Payload)
+			assert.Equal(t, c.content, ev.Payload.(*Message).Content)
+			again, err := DecodeValidJSON(json.RawMessage(c.raw), "r")
+			require.NoError(t, err)
+			assert.Equal(t, ev, again)
+		})
+	}
+}
+
 // TestUnknownTypeBareAndBatch: the reference names the unknown type in a
 // batch's rejected list and not in a bare event's 422 detail.
 func TestUnknownTypeBareAndBatch(t *testing.T) {

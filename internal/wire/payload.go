@@ -20,11 +20,13 @@ type Message struct {
 func (m *Message) Status() string {
 	var status string
 	if isObject(m.Metadata) {
-		eachField(m.Metadata, func(key, value []byte) {
+		f := fieldsOf(m.Metadata)
+		defer f.close()
+		for key, value, ok := f.next(); ok; key, value, ok = f.next() {
 			if string(key) == "status" {
 				status, _ = DecodeString(value)
 			}
-		})
+		}
 	}
 	return status
 }
@@ -201,109 +203,110 @@ type Metric struct {
 // eventTypes maps each known type to its name, so that decoding an event
 // does not allocate its type.
 var eventTypes = func() map[string]string {
-	names := make(map[string]string, len(payloadDecoders))
-	for t := range payloadDecoders {
+	names := map[string]string{}
+	for _, t := range []string{TypeUserMessage, TypeAgentMessage, TypeToolCall, TypeToolResult, TypeRetrieval, TypeBrowserAction,
+		TypeDOMSnapshot, TypeScreenshot, TypeReplayArtifact, TypeGoalCheck, TypeStateChange, TypeSessionEnd, TypeLLMCall,
+		TypeScore, TypeError, TypeMetric} {
 		names[t] = t
 	}
 	return names
 }()
 
-// payloadDecoders decodes the payload of each event type. The contract
-// requires only llm_call's model; every other field is optional, but a field
-// given with the wrong JSON type is refused.
-var payloadDecoders = map[string]func(json.RawMessage) (any, error){
-	TypeUserMessage:  decodeMessage(TypeUserMessage),
-	TypeAgentMessage: decodeMessage(TypeAgentMessage),
-	TypeToolCall: func(raw json.RawMessage) (any, error) {
+// decodePayload decodes the payload of a known event type from its fields.
+// The contract requires only llm_call's model; every other field is
+// optional, but a field given with the wrong JSON type is refused.
+func decodePayload(typ string, payload *fieldReader) (any, error) {
+	switch typ {
+	case TypeUserMessage, TypeAgentMessage:
+		p := &Message{}
+		return p, decodeFields(typ, payload, field{"content", &p.Content}, field{"metadata", &p.Metadata})
+	case TypeLLMCall:
+		return decodeLLMCall(payload)
+	case TypeToolCall:
 		p := &ToolCall{}
-		return p, decodeFields(TypeToolCall, raw, field{"tool_name", &p.ToolName}, field{"arguments", &p.Arguments}, field{"call_id", &p.CallID})
-	},
-	TypeToolResult: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeToolCall, payload, field{"tool_name", &p.ToolName}, field{"arguments", &p.Arguments}, field{"call_id", &p.CallID})
+	case TypeToolResult:
 		p := &ToolResult{}
-		return p, decodeFields(TypeToolResult, raw, field{"call_id", &p.CallID}, field{"result", &p.Result}, field{"error", &p.Error})
-	},
-	TypeRetrieval: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeToolResult, payload, field{"call_id", &p.CallID}, field{"result", &p.Result}, field{"error", &p.Error})
+	case TypeRetrieval:
 		p := &Retrieval{}
-		return p, decodeFields(TypeRetrieval, raw, field{"query", &p.Query}, field{"documents", &p.Documents})
-	},
-	TypeBrowserAction: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeRetrieval, payload, field{"query", &p.Query}, field{"documents", &p.Documents})
+	case TypeBrowserAction:
 		p := &BrowserAction{}
-		return p, decodeFields(TypeBrowserAction, raw, field{"action", &p.Action}, field{"target", &p.Target}, field{"url", &p.URL}, field{"value", &p.Value})
-	},
-	TypeDOMSnapshot: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeBrowserAction, payload, field{"action", &p.Action}, field{"target", &p.Target}, field{"url", &p.URL}, field{"value", &p.Value})
+	case TypeDOMSnapshot:
 		p := &DOMSnapshot{}
-		return p, decodeFields(TypeDOMSnapshot, raw, field{"url", &p.URL}, field{"visible_text", &p.VisibleText},
+		return p, decodeFields(TypeDOMSnapshot, payload, field{"url", &p.URL}, field{"visible_text", &p.VisibleText},
 			field{"selected_values", &p.SelectedValues}, field{"warnings", &p.Warnings})
-	},
-	TypeScreenshot: func(raw json.RawMessage) (any, error) {
+	case TypeScreenshot:
 		p := &Screenshot{}
-		return p, decodeFields(TypeScreenshot, raw, field{"artifact_id", &p.ArtifactID}, field{"storage_path", &p.StoragePath},
+		return p, decodeFields(TypeScreenshot, payload, field{"artifact_id", &p.ArtifactID}, field{"storage_path", &p.StoragePath},
 			field{"size_bytes", &p.SizeBytes}, field{"source_type", &p.SourceType})
-	},
-	TypeReplayArtifact: func(raw json.RawMessage) (any, error) {
+	case TypeReplayArtifact:
 		p := &ReplayArtifact{}
-		err := decodeFields(TypeReplayArtifact, raw, field{"artifact_id", &p.ArtifactID}, field{"artifact_type", &p.ArtifactType},
+		err := decodeFields(TypeReplayArtifact, payload, field{"artifact_id", &p.ArtifactID}, field{"artifact_type", &p.ArtifactType},
 			field{"storage_path", &p.StoragePath}, field{"started_at", &p.StartedAt}, field{"ended_at", &p.EndedAt},
 			field{"duration_ms", &p.DurationMS}, field{"event_time_map", &p.EventTimeMap})
 		if err == nil && p.DurationMS < 0 {
 			return nil, invalid("replay_artifact.payload.duration_ms must be >= 0")
 		}
 		return p, err
-	},
-	TypeGoalCheck: func(raw json.RawMessage) (any, error) {
+	case TypeGoalCheck:
 		p := &GoalCheck{}
-		return p, decodeFields(TypeGoalCheck, raw, field{"passed", &p.Passed}, field{"mismatches", &p.Mismatches})
-	},
-	TypeStateChange: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeGoalCheck, payload, field{"passed", &p.Passed}, field{"mismatches", &p.Mismatches})
+	case TypeStateChange:
 		p := &StateChange{}
-		err := decodeFields(TypeStateChange, raw, field{"name", &p.Name}, field{"before", &p.Before}, field{"after", &p.After},
+		err := decodeFields(TypeStateChange, payload, field{"name", &p.Name}, field{"before", &p.Before}, field{"after", &p.After},
 			field{"span_name", &p.SpanName}, field{"duration_ms", &p.DurationMS})
 		if err == nil && p.DurationMS != nil && *p.DurationMS < 0 {
 			return nil, invalid("state_change.payload.duration_ms must be >= 0")
 		}
 		return p, err
-	},
-	TypeSessionEnd: func(raw json.RawMessage) (any, error) {
+	case TypeSessionEnd:
 		p := &SessionEnd{}
-		return p, decodeFields(TypeSessionEnd, raw, field{"status", &p.Status}, field{"error", &p.Error})
-	},
-	TypeLLMCall: decodeLLMCall,
-	TypeScore: func(raw json.RawMessage) (any, error) {
+		return p, decodeFields(TypeSessionEnd, payload, field{"status", &p.Status}, field{"error", &p.Error})
+	case TypeScore:
 		p := &Score{}
-		err := decodeFields(TypeScore, raw, field{"name", &p.Name}, field{"value", &p.Value}, field{"comment", &p.Comment}, field{"source", &p.Source})
+		err := decodeFields(TypeScore, payload, field{"name", &p.Name}, field{"value", &p.Value}, field{"comment", &p.Comment}, field{"source", &p.Source})
 		if err == nil && !isNull(p.Value) {
 			if _, ok := p.NumericValue(); !ok {
 				return nil, invalid("score.payload.value must be a number or a boolean")
 			}
 		}
 		return p, err
-	},
-	TypeError: func(raw json.RawMessage) (any, error) {
+	case TypeError:
 		p := &Error{}
-		return p, decodeFields(TypeError, raw, field{"message", &p.Message}, field{"error_type", &p.ErrorType},
+		return p, decodeFields(TypeError, payload, field{"message", &p.Message}, field{"error_type", &p.ErrorType},
 			field{"traceback", &p.Traceback}, field{"handled", &p.Handled})
-	},
-	TypeMetric: func(raw json.RawMessage) (any, error) {
+	case TypeMetric:
 		p := &Metric{}
-		return p, decodeFields(TypeMetric, raw, field{"name", &p.Name}, field{"value", &p.Value}, field{"unit", &p.Unit})
-	},
-}
-
-func decodeMessage(typ string) func(json.RawMessage) (any, error) {
-	return func(raw json.RawMessage) (any, error) {
-		p := &Message{}
-		return p, decodeFields(typ, raw, field{"content", &p.Content}, field{"metadata", &p.Metadata})
+		return p, decodeFields(TypeMetric, payload, field{"name", &p.Name}, field{"value", &p.Value}, field{"unit", &p.Unit})
 	}
+	return nil, invalid("%s: %s", ReasonUnknownType, pythonRepr(typ))
 }
 
 // decodeLLMCall checks an llm_call as the reference does: references only,
 // a non-empty model, integer token counts.
-func decodeLLMCall(raw json.RawMessage) (any, error) {
-	var prompt, messages bool
-	eachField(raw, func(key, _ []byte) {
-		prompt = prompt || string(key) == "prompt"
-		messages = messages || string(key) == "messages"
-	})
+func decodeLLMCall(payload *fieldReader) (any, error) {
+	p := &LLMCall{}
+	var model, inputTokens, outputTokens json.RawMessage
+	fields := []field{{"model", &model}, {"prompt_ref", &p.PromptRef}, {"messages_ref", &p.MessagesRef},
+		{"input_tokens", &inputTokens}, {"output_tokens", &outputTokens}, {"latency_ms", &p.LatencyMS}}
+	var prompt, messages, hasInput, hasOutput bool
+	var err error
+	for key, value, ok := payload.next(); ok; key, value, ok = payload.next() {
+		switch string(key) {
+		case "prompt":
+			prompt = true
+		case "messages":
+			messages = true
+		case "input_tokens":
+			hasInput = true
+		case "output_tokens":
+			hasOutput = true
+		}
+		setNamed(TypeLLMCall, fields, key, value, &err)
+	}
 	switch {
 	case prompt && messages:
 		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw prompt, messages")
@@ -311,11 +314,7 @@ func decodeLLMCall(raw json.RawMessage) (any, error) {
 		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw prompt")
 	case messages:
 		return nil, invalid("llm_call payload must use prompt_ref/messages_ref, not raw messages")
-	}
-	p := &LLMCall{}
-	var model, inputTokens, outputTokens json.RawMessage
-	if err := decodeFields(TypeLLMCall, raw, field{"model", &model}, field{"prompt_ref", &p.PromptRef}, field{"messages_ref", &p.MessagesRef},
-		field{"input_tokens", &inputTokens}, field{"output_tokens", &outputTokens}, field{"latency_ms", &p.LatencyMS}); err != nil {
+	case err != nil:
 		return nil, err
 	}
 	var ok bool
@@ -327,11 +326,12 @@ func decodeLLMCall(raw json.RawMessage) (any, error) {
 	}
 	// Token counts must be integers and null is refused, as in the reference.
 	for _, f := range []struct {
-		name string
-		raw  json.RawMessage
-		dst  **int64
-	}{{"input_tokens", inputTokens, &p.InputTokens}, {"output_tokens", outputTokens, &p.OutputTokens}} {
-		if f.raw == nil && !hasKey(raw, f.name) {
+		name    string
+		present bool
+		raw     json.RawMessage
+		dst     **int64
+	}{{"input_tokens", hasInput, inputTokens, &p.InputTokens}, {"output_tokens", hasOutput, outputTokens, &p.OutputTokens}} {
+		if !f.present {
 			continue
 		}
 		n, err := strconv.ParseInt(string(f.raw), 10, 64)
@@ -349,16 +349,10 @@ func decodeLLMCall(raw json.RawMessage) (any, error) {
 	return p, nil
 }
 
-func hasKey(raw []byte, key string) bool {
-	found := false
-	eachField(raw, func(k, _ []byte) { found = found || string(k) == key })
-	return found
-}
-
 // EventTypes lists the known event types.
 func EventTypes() []string {
-	types := make([]string, 0, len(payloadDecoders))
-	for t := range payloadDecoders {
+	types := make([]string, 0, len(eventTypes))
+	for t := range eventTypes {
 		types = append(types, t)
 	}
 	return types

@@ -40,32 +40,63 @@ func (b EventBody) Decode(i int, runID string) (Event, error) {
 	return ev, err
 }
 
-// DecodeEventBody splits an events body into raw events without validating
-// them, so that each event can be accepted or rejected on its own. Like the
-// reference, {"events": x} with x not an array is a batch of one.
+// DecodeEventBody checks the JSON syntax of an events body and, in the same
+// pass, splits it into raw events without checking them against the
+// contract, so that each event can be accepted or rejected on its own. Like
+// the reference, {"events": x} with x not an array is a batch of one.
 func DecodeEventBody(body []byte) (EventBody, error) {
 	body = bytes.TrimSpace(body)
-	switch {
-	case len(body) == 0:
+	if len(body) == 0 {
 		return EventBody{}, nil
-	case !validJSON(body):
-		return EventBody{}, ErrBadJSON
-	case body[0] != '{':
+	}
+	r := newReader(body)
+	defer r.release()
+	if !r.open('{') {
+		if _, ok := r.value(); !ok || !r.atEOF() {
+			return EventBody{}, ErrBadJSON
+		}
 		return EventBody{}, ErrNotObject
 	}
-	var events []byte
-	fields := 0
-	eachField(body, func(key, value []byte) {
-		fields++
-		if string(key) == "events" {
-			events = value
+	var out EventBody
+	fields, batch := 0, false
+	for r.dec.PeekKind() == '"' {
+		key, ok := r.name()
+		if !ok {
+			return EventBody{}, ErrBadJSON
 		}
-	})
+		fields++
+		if string(key) != "events" {
+			if r.dec.SkipValue() != nil {
+				return EventBody{}, ErrBadJSON
+			}
+			continue
+		}
+		batch, out.Events = true, nil // the last of duplicate keys wins
+		if !r.open('[') {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = []json.RawMessage{e}
+			continue
+		}
+		for r.dec.PeekKind() != ']' {
+			e, ok := r.value()
+			if !ok {
+				return EventBody{}, ErrBadJSON
+			}
+			out.Events = append(out.Events, e)
+		}
+		if !r.close() {
+			return EventBody{}, ErrBadJSON
+		}
+	}
+	if !r.close() || !r.atEOF() {
+		return EventBody{}, ErrBadJSON
+	}
 	switch {
-	case events != nil && events[0] == '[':
-		return EventBody{Events: elements(events)}, nil
-	case events != nil:
-		return EventBody{Events: []json.RawMessage{events}}, nil
+	case batch:
+		return out, nil
 	case fields == 0:
 		return EventBody{}, nil
 	}
