@@ -11,6 +11,10 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 )
 
 // steps builds a trajectory: each step gets the next seq and a second of time.
@@ -320,4 +324,23 @@ func findingsOf(res Result, rule string) []Finding {
 		}
 	}
 	return out
+}
+
+func TestStepFromSpanSkipsUploadsNotArtifactEvents(t *testing.T) {
+	upload := ptrace.NewSpan()
+	upload.SetParentSpanID(pcommon.SpanID{1})
+	upload.SetName("artifact screenshot")
+	upload.Attributes().PutStr(conventions.AttrArtifactID, "shot_1")
+	_, ok := StepFromSpan(upload)
+	assert.False(t, ok, "an upload is not an event of the agent's timeline")
+
+	event := ptrace.NewSpan()
+	event.SetParentSpanID(pcommon.SpanID{1})
+	event.SetName("screenshot")
+	event.Attributes().PutStr(conventions.AttrArtifactID, "shot_1")
+	event.Attributes().PutStr(conventions.AttrEventType, "screenshot")
+	event.Attributes().PutInt(conventions.AttrEventSeq, 4)
+	step, ok := StepFromSpan(event)
+	require.True(t, ok, "a screenshot event is")
+	assert.Equal(t, int64(4), step.Seq)
 }

@@ -110,11 +110,17 @@ func (r *SpanRef) UnmarshalText(text []byte) error {
 }
 
 // StepFromSpan extracts the facts of one span. ok is false for spans that
-// are not steps of a run: the root and rule findings.
+// are not steps of a run: the root, rule findings and artifact uploads (an
+// upload is not an event of the agent's timeline).
 func StepFromSpan(span ptrace.Span) (step Step, ok bool) {
 	attrs := span.Attributes()
 	if strings.HasPrefix(span.Name(), conventions.SpanNameFindingPrefix) {
 		return Step{}, false
+	}
+	if _, upload := attrs.Get(conventions.AttrArtifactID); upload {
+		if _, event := attrs.Get(conventions.AttrEventType); !event {
+			return Step{}, false
+		}
 	}
 	step = Step{
 		Seq:    -1,
