@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,28 +33,10 @@ import (
 	"github.com/promptetheus/otelcol-promptetheus/processor/promptetheusprocessor/internal/metadata"
 )
 
-// fakeClock is a time the tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type testProcessor struct {
 	*promptetheusProcessor
 	sink  *consumertest.TracesSink
-	clock *fakeClock
+	clock *testutil.Clock
 }
 
 // newTestProcessor starts a processor on a fake clock; its ticker never
@@ -71,7 +52,7 @@ func newTestProcessor(t testing.TB, tune func(*Config)) *testProcessor {
 	sink := new(consumertest.TracesSink)
 	p, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, sink)
 	require.NoError(t, err)
-	clock := &fakeClock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clock := testutil.NewClock(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	p.(*promptetheusProcessor).now = clock.Now
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
@@ -160,7 +141,7 @@ func TestNonAgentTracePassesUnchanged(t *testing.T) {
 			require.Len(t, p.sink.AllTraces(), 1, "passed on at once")
 			require.NoError(t, ptracetest.CompareTraces(sent, p.sink.AllTraces()[0]))
 			assert.Equal(t, 0, p.facts.len(), "no state for a trace that is not an agent's")
-			p.clock.Add(time.Hour)
+			p.clock.Advance(time.Hour)
 			p.judgeDue(context.Background())
 			assert.Len(t, p.sink.AllTraces(), 1, "nothing added later either")
 		})
@@ -272,12 +253,12 @@ func TestDecisionWaitTakesLateSpans(t *testing.T) {
 	late, spans := b.batch("travel-agent")
 	b.span(spans, 7, 2, "execute_tool get_weather", 5, map[string]any{"gen_ai.operation.name": "execute_tool",
 		"gen_ai.tool.name": "get_weather", "gen_ai.tool.call.arguments": `{"city":"Paris"}`})
-	p.clock.Add(5 * time.Second)
+	p.clock.Advance(5 * time.Second)
 	p.consume(t, late)
 	p.judgeDue(context.Background())
 	assert.Empty(t, findingSpans(p.sink), "not yet due")
 
-	p.clock.Add(5 * time.Second)
+	p.clock.Advance(5 * time.Second)
 	p.judgeDue(context.Background())
 	loop := findingSpans(p.sink)[rules.RuleLoop]
 	require.Len(t, loop, 1)
@@ -378,10 +359,10 @@ func TestRootElsewhereJudgedWhenIdle(t *testing.T) {
 	roots.ResourceSpans().At(0).ScopeSpans().At(0).Spans().RemoveIf(func(s ptrace.Span) bool { return s.ParentSpanID().IsEmpty() })
 	p.consume(t, children)
 	p.consume(t, roots) // the invoke_agent span; its parent was exported by another service
-	p.clock.Add(30 * time.Second)
+	p.clock.Advance(30 * time.Second)
 	p.judgeDue(context.Background())
 	assert.Empty(t, findingSpans(p.sink))
-	p.clock.Add(31 * time.Second)
+	p.clock.Advance(31 * time.Second)
 	p.judgeDue(context.Background())
 	assert.Contains(t, findingSpans(p.sink), rules.RuleLoop)
 	_, ok := spanByID(t, p.sink, pcommon.SpanID{2}).Attributes().Get(conventions.AttrFindingCount)
@@ -395,7 +376,7 @@ func TestRetriedBatchCountsOnce(t *testing.T) {
 	p.consume(t, cloneTraces(children)) // a client retry
 	p.consume(t, cloneTraces(roots))
 	p.consume(t, cloneTraces(roots))
-	p.clock.Add(time.Second)
+	p.clock.Advance(time.Second)
 	p.judgeDue(context.Background())
 	loop := findingSpans(p.sink)[rules.RuleLoop]
 	require.Len(t, loop, 1)

@@ -141,27 +141,7 @@ func TestSanitizeFilename(t *testing.T) {
 	assert.Len(t, artifactstore.SanitizeFilename(strings.Repeat("a", 500)), 200)
 }
 
-// testClock is a settable clock for the receiver.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-// startMeasuredReceiver starts a receiver with telemetry and a clock, and
-// returns a function that shuts it down.
-func startMeasuredReceiver(t *testing.T, cfg *Config, tel *componenttest.Telemetry, c *testClock) (*testServer, func()) {
+func startMeasuredReceiver(t *testing.T, cfg *Config, tel *componenttest.Telemetry, c *testutil.Clock) (*testServer, func()) {
 	t.Helper()
 	require.NoError(t, cfg.Validate())
 	sink := new(consumertest.TracesSink)
@@ -197,7 +177,7 @@ func TestArtifactStoreFull(t *testing.T) {
 	cfg.Artifacts.MaxSizePerTrace = 12 << 10
 	cfg.Artifacts.MaxTotalSize = 24 << 10
 	cfg.Artifacts.Retention = 24 * time.Hour
-	clock := &testClock{now: time.Now().UTC()}
+	clock := testutil.NewClock(time.Now().UTC())
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	s, stop := startMeasuredReceiver(t, cfg, tel, clock)
@@ -227,7 +207,7 @@ func TestArtifactStoreFull(t *testing.T) {
 	s, _ = startMeasuredReceiver(t, cfg, tel, clock)
 	assert.Equal(t, http.StatusServiceUnavailable, s.upload(t, testKey, "t2", png(2), "Content-Type", "image/png").status)
 
-	clock.advance(25 * time.Hour)
+	clock.Advance(25 * time.Hour)
 	n, err := s.rcv.artifacts.Sweep(context.Background())
 	require.NoError(t, err)
 	require.Equal(t, 1, n)

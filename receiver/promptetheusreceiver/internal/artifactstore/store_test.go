@@ -21,28 +21,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 )
 
-// clock is a settable clock for retention.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
-func testConfig(t testing.TB) (Config, *clock) {
-	c := &clock{now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+func testConfig(t testing.TB) (Config, *testutil.Clock) {
+	c := testutil.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	return Config{Directory: t.TempDir(), MaxTotalSize: 1 << 20, Retention: time.Hour, Now: c.Now}, c
 }
 

@@ -29,14 +29,14 @@ func TestSweepDeletesExpiredArtifacts(t *testing.T) {
 	declared, err := s.Begin(context.Background(), nil, -1, 0)
 	require.NoError(t, err)
 	require.NoError(t, declared.Commit(context.Background(), &Meta{ID: "declared", Project: "other", TraceID: "run-2", MetadataOnly: true, CreatedAt: c.Now()}))
-	c.advance(40 * time.Minute)
+	c.Advance(40 * time.Minute)
 	young := put(t, s, "young", []byte("uploaded later"))
 
 	n, err := s.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n, "nothing is older than the retention yet")
 
-	c.advance(30 * time.Minute)
+	c.Advance(30 * time.Minute)
 	n, err = s.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 2, n)
@@ -59,17 +59,17 @@ func TestSweepKeepsContentAnotherRecordNames(t *testing.T) {
 	cfg, c := testConfig(t)
 	s := openStore(t, cfg)
 	first := put(t, s, "first", []byte("same screenshot"))
-	c.advance(45 * time.Minute)
+	c.Advance(45 * time.Minute)
 	put(t, s, "second", []byte("same screenshot"))
 
-	c.advance(30 * time.Minute)
+	c.Advance(30 * time.Minute)
 	n, err := s.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
 	_, err = s.OpenBlob(context.Background(), first.SHA256)
 	require.NoError(t, err, "the second record still names the bytes")
 
-	c.advance(time.Hour)
+	c.Advance(time.Hour)
 	n, err = s.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 1, n)
@@ -111,7 +111,7 @@ func TestSweepKeepsUnreadableRecords(t *testing.T) {
 	m := put(t, s, "a", []byte("bytes"))
 	path := s.metaPath(m.Project, m.TraceID, m.ID)
 	require.NoError(t, os.WriteFile(path, []byte("{not json"), 0o600))
-	c.advance(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	n, err := s.Sweep(context.Background())
 	require.NoError(t, err)
 	assert.Zero(t, n)
@@ -125,7 +125,7 @@ func TestSweepLoopRunsUntilClose(t *testing.T) {
 	s.sweepInterval = 5 * time.Millisecond
 	put(t, s, "a", []byte("first"))
 	s.Start()
-	c.advance(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	assert.Eventually(t, func() bool {
 		_, err := s.GetMeta(context.Background(), "proj", "run-1", "a")
 		return err == ErrNotFound
@@ -134,7 +134,7 @@ func TestSweepLoopRunsUntilClose(t *testing.T) {
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "closing twice is harmless")
 	put(t, s, "b", []byte("second"))
-	c.advance(2 * time.Hour)
+	c.Advance(2 * time.Hour)
 	time.Sleep(10 * s.sweepInterval)
 	_, err = s.GetMeta(context.Background(), "proj", "run-1", "b")
 	assert.NoError(t, err, "no sweep after Close")
@@ -167,7 +167,7 @@ func TestSweepRacingUploadsOfTheSameContent(t *testing.T) {
 			case <-done:
 				return
 			default:
-				c.advance(20 * time.Minute)
+				c.Advance(20 * time.Minute)
 				_, err := s.Sweep(context.Background())
 				assert.NoError(t, err)
 			}
