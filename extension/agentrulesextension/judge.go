@@ -75,6 +75,10 @@ func Lookup(host component.Host, id *component.ID, set component.TelemetrySettin
 	return p.Judge(), nil
 }
 
+// HasUserRules reports whether user rules are configured, so that callers
+// skip MatchSpan when it cannot find anything.
+func (j *Judge) HasUserRules() bool { return len(j.userRules) > 0 }
+
 // MatchSpan evaluates the user rules on one span of an agent run; step is
 // the span's step (nil for a span that is not one, such as the root). A
 // condition that cannot be evaluated on this span (a type mismatch) does not

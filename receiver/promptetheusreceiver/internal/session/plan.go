@@ -269,7 +269,12 @@ func eventBytes(cfg *Config, in Incoming) int64 {
 // finish fills in what every batch with spans records: steps, user-rule
 // findings, pending halves held and paired, totals.
 func (b *Batch) finish(ctx context.Context, cfg *Config, r *Run, summary mapping.Summary, pending mapping.Pending, now time.Time) {
-	b.steps, b.Record.User = judgeSpans(ctx, cfg.Judge, b.Builder, r.Finalized())
+	// With state in storage, steps are read back from the stored spans when
+	// the run is judged: a batch extracts them only to judge now or to match
+	// user rules.
+	if cfg.KeepSteps || b.finalizeBy != "" || cfg.Judge.HasUserRules() {
+		b.steps, b.Record.User = judgeSpans(ctx, cfg.Judge, b.Builder, r.Finalized())
+	}
 	b.Record.Held, b.Record.Paired = pendingDiff(r.pending, pending)
 	b.Record.Summary = summary
 	b.Record.At = now

@@ -36,6 +36,8 @@ type Judge interface {
 	Evaluate(run rules.Run, steps []rules.Step, userFindings []rules.Finding) rules.Result
 	// WriteVerdict writes the verdict on the root and appends finding spans.
 	WriteVerdict(root ptrace.Span, res *rules.Result, runID string, findingSpans ptrace.SpanSlice)
+	// HasUserRules reports whether MatchSpan can find anything.
+	HasUserRules() bool
 }
 
 // Config bounds the state kept per run and in all, and says how spans are made.
