@@ -160,8 +160,8 @@ func (j *Judge) WriteVerdict(root ptrace.Span, res *rules.Result, runID string, 
 			}
 		}
 		if f.CriticalSeq >= 0 {
+			// Not promptetheus.event.seq: a finding is no event of the run.
 			attrs.PutInt(conventions.AttrFindingCritical, f.CriticalSeq)
-			attrs.PutInt(conventions.AttrEventSeq, f.CriticalSeq)
 		}
 	}
 }
