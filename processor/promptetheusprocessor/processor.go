@@ -151,8 +151,10 @@ func (p *promptetheusProcessor) observe(ctx context.Context, td ptrace.Traces) [
 				}
 				o := observation{traceID: span.TraceID(), spanID: span.SpanID(), role: role, isRoot: isRoot}
 				if role != roleNone {
-					if step, ok := rules.StepFromSpan(span); ok && role == roleStep {
-						o.step = &step
+					if role == roleStep {
+						if step, ok := rules.StepFromSpan(span); ok {
+							o.step = &step
+						}
 					}
 					o.user = p.judge.MatchSpan(ctx, rs, ss, span, o.step)
 					o.span, o.resource, o.scope = span, rs.Resource(), ss.Scope()

@@ -272,17 +272,6 @@ func (g *Registry) take(set map[Key]struct{}) []Key {
 	return out
 }
 
-// Keys lists every run.
-func (g *Registry) Keys() []Key {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	out := make([]Key, 0, len(g.runs))
-	for k := range g.runs {
-		out = append(out, k)
-	}
-	return out
-}
-
 // Full reports whether the state of all runs reached its byte bound: no
 // request may add to it until finalised runs leave.
 func (g *Registry) Full() bool {
