@@ -358,19 +358,38 @@ func procMiB(pid int, field string) (float64, bool) {
 	return 0, false
 }
 
-// waitTrace polls Jaeger until the trace has at least n spans.
+// waitTrace polls Jaeger until the trace has at least n distinct spans.
 func (j *jaeger) waitTrace(t testing.TB, traceID string, n int) []jaegerSpan {
 	t.Helper()
-	var spans []jaegerSpan
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if spans = j.trace(t, traceID); len(spans) >= n {
+	spans := j.traceWithin(t, traceID, n, 30*time.Second)
+	if got := distinctIDs(spans); got < n {
+		t.Fatalf("trace %s has %d distinct spans in Jaeger, want %d", traceID, got, n)
+	}
+	return spans
+}
+
+// traceWithin polls Jaeger until the trace has at least n distinct spans or
+// the timeout passes, and returns what it has (the caller counts what is
+// missing). Copies of one span delivered twice count once: counting them
+// would end the wait before the last spans arrive.
+func (j *jaeger) traceWithin(t testing.TB, traceID string, n int, timeout time.Duration) []jaegerSpan {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		spans := j.trace(t, traceID)
+		if distinctIDs(spans) >= n || time.Now().After(deadline) {
 			return spans
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("trace %s has %d spans in Jaeger, want %d", traceID, len(spans), n)
-	return nil
+}
+
+func distinctIDs(spans []jaegerSpan) int {
+	ids := make(map[string]struct{}, len(spans))
+	for _, sp := range spans {
+		ids[sp.SpanID] = struct{}{}
+	}
+	return len(ids)
 }
 
 // collector is our distribution running on a generated config.

@@ -182,7 +182,7 @@ func (l *loadRun) stats() loadStats {
 // span delivered twice (collapsed, as backends do).
 func (l *loadRun) verify(t *testing.T, j *jaeger) (lost, dups, copies int) {
 	for run, seqs := range l.acked {
-		spans, n := distinct(t, waitTraceLen(t, j, hexTraceID("proj_acmemeet", run), len(seqs)+1))
+		spans, n := distinct(t, j.traceWithin(t, hexTraceID("proj_acmemeet", run), len(seqs)+1, 2*time.Minute))
 		copies += n
 		got := map[int64]int{}
 		for _, sp := range spans {
@@ -200,19 +200,6 @@ func (l *loadRun) verify(t *testing.T, j *jaeger) (lost, dups, copies int) {
 		}
 	}
 	return lost, dups, copies
-}
-
-// waitTraceLen polls Jaeger for up to two minutes for n spans, returning
-// what it has when time is up (the caller counts what is missing).
-func waitTraceLen(t *testing.T, j *jaeger, traceID string, n int) []jaegerSpan {
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		spans := j.trace(t, traceID)
-		if len(spans) >= n || time.Now().After(deadline) {
-			return spans
-		}
-		time.Sleep(time.Second)
-	}
 }
 
 // rssSampler reads a process's resident set size every second.

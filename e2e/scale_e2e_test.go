@@ -292,15 +292,7 @@ func verifyJaeger(t *testing.T, j *jaeger, load *fleetLoad, rep *scaleReport) {
 			continue
 		}
 		rep.checkedRuns++
-		var spans []jaegerSpan
-		for {
-			spans = j.trace(t, hexTraceID("proj_acmemeet", id))
-			if len(spans) >= len(r.acked)+1 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(500 * time.Millisecond)
-		}
-		spans, copies := distinct(t, spans)
+		spans, copies := distinct(t, j.traceWithin(t, hexTraceID("proj_acmemeet", id), len(r.acked)+1, time.Until(deadline)))
 		rep.copies += copies
 		seqs := map[int64]int{}
 		roots := 0
