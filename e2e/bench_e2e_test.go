@@ -34,7 +34,7 @@ var (
 	benchClients = flag.Int("clients", 4, "concurrent HTTP clients")
 	runLengths   = flag.String("run-lengths", "10,100,1000,10000,100000", "run lengths for the analyze measurement")
 	benchRounds  = flag.Int("rounds", 3, "rounds of every mode, interleaved; medians are reported")
-	baselineBin  = flag.String("baseline-bin", "", "another build of the collector, measured as one more mode (state in memory) against this build")
+	baselineBin  = flag.String("baseline-bin", "", "another build of the collector, measured in both Promptetheus modes against this build")
 )
 
 const (
@@ -199,10 +199,14 @@ func TestSideBySide(t *testing.T) {
 	// A baseline build, e.g. of another commit, measured in the same rounds
 	// gives a before/after ratio that the machine's noise weighs on alike.
 	thisBin := collectorBinary(t)
+	ours := []int{2, 3}
 	if *baselineBin != "" {
-		modes = append(modes, modes[2])
-		modes[len(modes)-1].name += ", baseline build"
-		modes[len(modes)-1].bin = *baselineBin
+		for _, i := range ours {
+			m := modes[i]
+			m.name += ", baseline build"
+			m.bin = *baselineBin
+			modes = append(modes, m)
+		}
 	}
 	// Modes take turns, round after round, so that a noisy neighbour on a
 	// shared machine weighs on all of them alike; medians are reported.
@@ -249,13 +253,16 @@ func TestSideBySide(t *testing.T) {
 		fmt.Printf("| peak RSS, %s | %.2f | %.2f |\n", r.mode, r.peakRSS/js.peakRSS, r.peakRSS/proto.peakRSS)
 	}
 	if *baselineBin != "" {
-		this, base := results[2], results[len(results)-1]
-		fmt.Printf("\n| this build / baseline build, state in memory | CPU per event %.3f | peak RSS %.2f | p50 %.2f |\n",
-			this.cpuPerMillion()/base.cpuPerMillion(), this.peakRSS/base.peakRSS, float64(this.p50)/float64(base.p50))
-		fmt.Println("\nper round, CPU s per 1M events: this build, baseline build, ratio")
-		for k, b := range rounds[len(rounds)-1] {
-			a := rounds[2][k]
-			fmt.Printf("  round %d: %.2f %.2f %.3f\n", k+1, a.cpuPerMillion(), b.cpuPerMillion(), a.cpuPerMillion()/b.cpuPerMillion())
+		for j, i := range ours {
+			b := len(modes) - len(ours) + j // the baseline of mode i
+			this, base := results[i], results[b]
+			fmt.Printf("\n| this build / baseline build, %s | CPU per event %.3f | peak RSS %.2f | p50 %.2f |\n",
+				this.mode, this.cpuPerMillion()/base.cpuPerMillion(), this.peakRSS/base.peakRSS, float64(this.p50)/float64(base.p50))
+			fmt.Println("\nper round, CPU s per 1M events: this build, baseline build, ratio")
+			for k, rb := range rounds[b] {
+				ra := rounds[i][k]
+				fmt.Printf("  round %d: %.2f %.2f %.3f\n", k+1, ra.cpuPerMillion(), rb.cpuPerMillion(), ra.cpuPerMillion()/rb.cpuPerMillion())
+			}
 		}
 	}
 }

@@ -206,7 +206,6 @@ func (r *promptetheusReceiver) Shutdown(ctx context.Context) error {
 		} else {
 			r.finalizeAll(ctx, r.now())
 		}
-		r.store.Close()
 	}
 	if r.storage != nil {
 		err = errors.Join(err, r.storage.Close(ctx))

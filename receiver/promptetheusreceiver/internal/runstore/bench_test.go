@@ -5,9 +5,12 @@ package runstore
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"sync/atomic"
 	"testing"
+
+	"go.opentelemetry.io/collector/extension/xextension/storage"
 
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/session"
@@ -25,7 +28,6 @@ func BenchmarkWrite(b *testing.B) {
 	}
 	_, sample := batch()
 	s := New(openFileStorage(&testing.T{}, b.TempDir()))
-	defer s.Close()
 	var next atomic.Int64
 	b.SetParallelism(2) // 4 writers on 2 cores
 	b.ReportAllocs()
@@ -38,4 +40,38 @@ func BenchmarkWrite(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkStorageLayout measures the file_storage client alone, per value
+// of the size of a stored 50-event batch (incompressible, as compressed
+// data is): keys of 100 interleaved runs (random run ids, the layout of
+// this store) or keys in write order, written alone or in groups of 8.
+// docs/performance.md explains why neither grouping nor key order changes
+// what the receiver pays under the side-by-side load.
+func BenchmarkStorageLayout(b *testing.B) {
+	for _, order := range []string{"interleaved", "write_order"} {
+		for _, group := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/group_%d", order, group), func(b *testing.B) {
+				client := openFileStorage(&testing.T{}, b.TempDir())
+				value := make([]byte, 4400)
+				_, _ = rand.Read(value)
+				n := 0
+				b.ResetTimer()
+				for i := 0; i < b.N; i += group {
+					ops := make([]*storage.Operation, 0, group)
+					for range group {
+						key := fmt.Sprintf("b/p/r%04d/%012d", n%100, n/100)
+						if order == "write_order" {
+							key = fmt.Sprintf("b/%016d", n)
+						}
+						n++
+						ops = append(ops, storage.SetOperation(key, value))
+					}
+					if err := client.Batch(context.Background(), ops...); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
 }

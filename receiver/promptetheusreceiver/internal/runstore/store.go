@@ -48,75 +48,80 @@ var ErrNoWalk = errors.New("the storage extension does not support listing keys 
 //
 // Writes of concurrent requests are committed together (group commit): a
 // storage transaction costs about the same for one batch as for several,
-// and requests of different runs arrive at once under load. A write waits
-// for no timer: the writes queued while one transaction runs go in the next.
+// and requests of different runs arrive at once under load. The caller
+// that finds no transaction running commits, on its own goroutine, its
+// write and every write queued meanwhile, then hands the turn to the first
+// caller queued behind it: a write alone costs no goroutine switch, and no
+// write waits for a timer.
 type Store struct {
 	client storage.Client
-	writes chan *write
-	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	queue      []*write
+	committing bool
 }
 
 // write is one caller's operations, committed with whatever else is queued.
 type write struct {
 	ops  []*storage.Operation
-	done chan error
+	done chan error // the outcome, or errTurn
 }
+
+// errTurn tells a queued caller that it commits next.
+var errTurn = errors.New("commit turn")
 
 // maxGroup bounds the writes committed in one transaction.
 const maxGroup = 64
 
-// New returns a store over client, which may be nil. Close it when done.
+// New returns a store over client, which may be nil.
 func New(client storage.Client) *Store {
-	s := &Store{client: client}
-	if client != nil {
-		s.writes = make(chan *write)
-		s.wg.Go(s.commitLoop)
-	}
-	return s
-}
-
-// Close stops committing; no write may follow.
-func (s *Store) Close() {
-	if s.writes != nil {
-		close(s.writes)
-		s.wg.Wait()
-	}
-}
-
-func (s *Store) commitLoop() {
-	for w := range s.writes {
-		group := []*write{w}
-		ops := w.ops
-	more:
-		for len(group) < maxGroup {
-			select {
-			case next, ok := <-s.writes:
-				if !ok {
-					break more
-				}
-				group = append(group, next)
-				ops = append(ops, next.ops...)
-			default:
-				break more
-			}
-		}
-		err := s.client.Batch(context.Background(), ops...)
-		for _, w := range group {
-			w.done <- err
-		}
-	}
+	return &Store{client: client}
 }
 
 // commit writes ops in one transaction, possibly shared with other callers.
-// ctx bounds the wait for a turn; a write once queued is waited for.
+// ctx bounds nothing once the write is queued: a queued write is waited for.
 func (s *Store) commit(ctx context.Context, ops ...*storage.Operation) error {
-	w := &write{ops: ops, done: make(chan error, 1)}
-	select {
-	case s.writes <- w:
-	case <-ctx.Done():
-		return &Error{Err: ctx.Err()}
+	if err := ctx.Err(); err != nil {
+		return &Error{Err: err}
 	}
-	if err := <-w.done; err != nil {
+	w := &write{ops: ops, done: make(chan error, 1)}
+	s.mu.Lock()
+	s.queue = append(s.queue, w)
+	if s.committing {
+		s.mu.Unlock()
+		if err := <-w.done; err != errTurn {
+			return wrapErr(err)
+		}
+		s.mu.Lock()
+	}
+	s.committing = true
+	group := s.queue[:min(len(s.queue), maxGroup)]
+	s.queue = s.queue[len(group):]
+	s.mu.Unlock()
+
+	all := group[0].ops
+	for _, g := range group[1:] {
+		all = append(all[:len(all):len(all)], g.ops...)
+	}
+	err := s.client.Batch(context.Background(), all...)
+
+	s.mu.Lock()
+	if len(s.queue) > 0 {
+		s.queue[0].done <- errTurn
+	} else {
+		s.committing = false
+	}
+	s.mu.Unlock()
+	for _, g := range group {
+		if g != w {
+			g.done <- err
+		}
+	}
+	return wrapErr(err)
+}
+
+func wrapErr(err error) error {
+	if err != nil {
 		return &Error{Err: err}
 	}
 	return nil

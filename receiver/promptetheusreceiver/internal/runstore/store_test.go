@@ -67,7 +67,6 @@ func TestWriteLoadRollbackDelete(t *testing.T) {
 	dir := t.TempDir()
 	client := openFileStorage(t, dir)
 	s := New(client)
-	defer func() { s.Close() }()
 	cfg := sessionConfig(t)
 	key := session.Key{Project: "proj_a", ID: "r1"}
 	g := session.NewRegistry(cfg)
@@ -94,7 +93,6 @@ func TestWriteLoadRollbackDelete(t *testing.T) {
 	g.Release(r)
 
 	// A restart: a new store over the same data.
-	s.Close()
 	require.NoError(t, client.Close(context.Background()))
 	s = New(openFileStorage(t, dir))
 	runs, err := s.Load(context.Background(), func(k session.Key, err error) { t.Errorf("%v: %v", k, err) })
