@@ -17,17 +17,22 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
-// failingClient refuses every transaction that holds a key ending in "!"
-// and counts the transactions.
+// failingClient refuses every transaction that holds a key ending in "!",
+// counts the transactions and keeps the largest.
 type failingClient struct {
 	storage.Client
-	batches atomic.Int64
+	batches, largest atomic.Int64
 }
 
 var errRefused = errors.New("refused")
 
 func (c *failingClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	c.batches.Add(1)
+	for n := int64(len(ops)); ; {
+		if l := c.largest.Load(); n <= l || c.largest.CompareAndSwap(l, n) {
+			break
+		}
+	}
 	for _, op := range ops {
 		if strings.HasSuffix(op.Key, "!") {
 			return errRefused
@@ -43,7 +48,7 @@ func (c *failingClient) Batch(ctx context.Context, ops ...*storage.Operation) er
 func TestGroupCommit(t *testing.T) {
 	client := &failingClient{Client: openFileStorage(t, t.TempDir())}
 	s := New(client)
-	const writers, each = 16, 40
+	const writers, each = maxGroup + 16, 10 // more writers than a group takes
 	var mu sync.Mutex
 	outcome := map[string]error{}
 	var wg sync.WaitGroup
@@ -77,8 +82,9 @@ func TestGroupCommit(t *testing.T) {
 		assert.Equal(t, []byte(key), get.Value, "%s succeeded but was not stored", key)
 	}
 	assert.GreaterOrEqual(t, failed, writers*each/10, "every refused key failed")
-	t.Logf("%d writes in %d transactions, %d failed", writers*each, client.batches.Load(), failed)
+	t.Logf("%d writes in %d transactions (the largest of %d), %d failed", writers*each, client.batches.Load(), client.largest.Load(), failed)
 	assert.Less(t, client.batches.Load(), int64(writers*each), "concurrent writes share transactions")
+	assert.LessOrEqual(t, client.largest.Load(), int64(maxGroup), "a transaction takes at most maxGroup writes")
 
 	// A cancelled caller queues nothing.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -95,15 +95,22 @@ func (s *Store) commit(ctx context.Context, ops ...*storage.Operation) error {
 		s.mu.Lock()
 	}
 	s.committing = true
-	group := s.queue[:min(len(s.queue), maxGroup)]
-	s.queue = s.queue[len(group):]
+	group := s.queue
+	if len(group) > maxGroup {
+		group, s.queue = group[:maxGroup:maxGroup], group[maxGroup:]
+	} else {
+		s.queue = nil
+	}
 	s.mu.Unlock()
 
-	all := group[0].ops
-	for _, g := range group[1:] {
-		all = append(all[:len(all):len(all)], g.ops...)
+	ops = group[0].ops
+	if len(group) > 1 {
+		ops = nil
+		for _, g := range group {
+			ops = append(ops, g.ops...)
+		}
 	}
-	err := s.client.Batch(context.Background(), all...)
+	err := s.client.Batch(context.Background(), ops...)
 
 	s.mu.Lock()
 	if len(s.queue) > 0 {
