@@ -235,8 +235,8 @@ func (r *promptetheusReceiver) addArtifact(ctx context.Context, key session.Key,
 }
 
 // sweep finalises idle runs, forgets expired ones, re-emits batches a
-// crash left unsent and stores sent marks; every storage write happens
-// under the lock of one run only.
+// crash left unsent and stores sent marks; no storage write happens under
+// the registry's lock, only under the locks of the runs it writes.
 func (r *promptetheusReceiver) sweep(ctx context.Context, now time.Time) {
 	for _, key := range r.runs.Idle(now.Add(-r.cfg.Sessions.IdleTimeout)) {
 		if _, err := r.finalize(ctx, key, session.FinalizedByIdleTimeout, false, now); err != nil && err != session.ErrNotFound {
@@ -275,25 +275,50 @@ func (r *promptetheusReceiver) redeliver(ctx context.Context) {
 	}
 }
 
+// sentMarksPerWrite bounds the runs whose sent marks one transaction
+// stores, and so the runs held locked while it commits.
+const sentMarksPerWrite = 256
+
 // storeSentMarks writes the sent marks storage lacks, so that a restart
-// re-emits as little as possible.
+// re-emits as little as possible: the marks of many runs in one storage
+// transaction, each run locked until its mark is stored.
 func (r *promptetheusReceiver) storeSentMarks(ctx context.Context) {
 	if !r.store.Persistent() {
 		return
 	}
-	for _, key := range r.runs.TakeUnstored() {
+	keys := r.runs.TakeUnstored()
+	for len(keys) > 0 {
+		n := min(len(keys), sentMarksPerWrite)
+		r.storeSentMarksOf(ctx, keys[:n])
+		keys = keys[n:]
+	}
+}
+
+func (r *promptetheusReceiver) storeSentMarksOf(ctx context.Context, keys []session.Key) {
+	marks := make(map[session.Key]int64, len(keys))
+	held := make([]*session.Run, 0, len(keys))
+	for _, key := range keys {
 		run, _, err := r.runs.Acquire(key, false, mapping.Run{}, time.Time{})
 		if err != nil || run == nil {
 			continue
 		}
-		if sent, ok := run.SentToStore(); ok {
-			if err := r.store.WriteSent(ctx, key, sent); err != nil {
-				r.settings.Logger.Warn("Storing a sent mark failed", zap.Error(err))
-			} else {
-				run.SentStored(sent)
-			}
+		sent, ok := run.SentToStore()
+		if !ok {
+			r.runs.Release(run)
+			continue
 		}
-		r.runs.Release(run)
+		marks[key] = sent
+		held = append(held, run)
+	}
+	err := r.store.WriteSent(ctx, marks)
+	if err != nil {
+		r.settings.Logger.Warn("Storing sent marks failed; retrying later", zap.Int("traces", len(marks)), zap.Error(err))
+	}
+	for _, run := range held {
+		if err == nil {
+			run.SentStored(marks[run.Key()])
+		}
+		r.runs.Release(run) // a mark still unstored is taken again by the next sweep
 	}
 }
 

@@ -237,14 +237,16 @@ func TestCrashBetweenPersistAndEmit(t *testing.T) {
 }
 
 // TestShutdownStoresSentMarks: after a clean stop and a start, nothing is
-// emitted again.
+// emitted again, for any of the runs whose marks shutdown stored together.
 func TestShutdownStoresSentMarks(t *testing.T) {
 	dir := t.TempDir()
 	st := openStorage(t, dir)
 	sink := new(consumertest.TracesSink)
 	s, stop := durableReceiver(t, testReceiverConfig(t), st, sink)
-	for i := range 5 {
-		require.Equal(t, http.StatusOK, s.post(t, "/api/traces/run_a/events", testKey, eventsBody("run_a", i)).status)
+	for _, run := range []string{"run_a", "run_b", "run_c"} {
+		for i := range 5 {
+			require.Equal(t, http.StatusOK, s.post(t, "/api/traces/"+run+"/events", testKey, eventsBody(run, i)).status)
+		}
 	}
 	stop()
 	require.NoError(t, st.Shutdown(context.Background()))

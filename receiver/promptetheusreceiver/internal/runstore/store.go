@@ -204,12 +204,16 @@ func (s *Store) Rollback(ctx context.Context, k session.Key, b *session.Batch, p
 	return s.commit(ctx, ops...)
 }
 
-// WriteSent stores a run's sent mark.
-func (s *Store) WriteSent(ctx context.Context, k session.Key, sent int64) error {
-	if s.client == nil {
+// WriteSent stores the sent marks of runs, in one transaction.
+func (s *Store) WriteSent(ctx context.Context, marks map[session.Key]int64) error {
+	if s.client == nil || len(marks) == 0 {
 		return nil
 	}
-	return s.commit(ctx, storage.SetOperation(sentPrefix+runPath(k), []byte(strconv.FormatInt(sent, 10))))
+	ops := make([]*storage.Operation, 0, len(marks))
+	for k, sent := range marks {
+		ops = append(ops, storage.SetOperation(sentPrefix+runPath(k), []byte(strconv.FormatInt(sent, 10))))
+	}
+	return s.commit(ctx, ops...)
 }
 
 // ReadSpans reads the spans stored with batches [from, to).

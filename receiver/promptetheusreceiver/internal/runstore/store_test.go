@@ -109,7 +109,7 @@ func TestWriteLoadRollbackDelete(t *testing.T) {
 	}
 	assert.Equal(t, spans, read, "every stored span reads back")
 
-	require.NoError(t, s.WriteSent(context.Background(), key, 2))
+	require.NoError(t, s.WriteSent(context.Background(), map[session.Key]int64{key: 2}))
 	runs, err = s.Load(context.Background(), nil)
 	require.NoError(t, err)
 	assert.Empty(t, runs[0].Unsent(), "a stored sent mark: nothing to re-emit")
