@@ -33,6 +33,11 @@ func (e *pipelineError) Unwrap() error { return e.err }
 
 // apply persists, emits and commits a planned batch of a locked run.
 func (r *promptetheusReceiver) apply(ctx context.Context, run *session.Run, b *session.Batch) error {
+	// Batches a crash left unsent go first: the new batch's sent mark
+	// would otherwise pass over them.
+	if err := r.emitUnsent(ctx, run); err != nil {
+		return err
+	}
 	if err := r.store.Write(ctx, run.Key(), b); err != nil {
 		return err
 	}
@@ -254,25 +259,36 @@ func (r *promptetheusReceiver) sweep(ctx context.Context, now time.Time) {
 }
 
 // redeliver re-emits the stored batches the pipeline did not take before a
-// crash; a refusal leaves them for the next sweep.
+// crash; a refusal leaves them for the next sweep or the run's next request.
 func (r *promptetheusReceiver) redeliver(ctx context.Context) {
 	for _, key := range r.runs.TakeUnsent() {
 		run, _, err := r.runs.Acquire(key, false, mapping.Run{}, time.Time{})
 		if err != nil || run == nil {
 			continue
 		}
-		unsent := run.Unsent()
-		tds, err := r.store.ReadSpans(ctx, key, unsent[0], unsent[len(unsent)-1]+1)
-		for i := 0; err == nil && i < len(tds); i++ {
-			err = r.emit(ctx, tds[i])
-		}
-		if err == nil {
-			run.MarkSent(unsent[len(unsent)-1])
-		} else {
+		if err := r.emitUnsent(ctx, run); err != nil {
 			r.settings.Logger.Warn("Re-emitting stored spans failed; retrying later", zap.String("project", key.Project), zap.Error(err))
 		}
 		r.runs.Release(run)
 	}
+}
+
+// emitUnsent emits, in order, the stored batches of a locked run that the
+// pipeline has not taken, each marked sent once taken.
+func (r *promptetheusReceiver) emitUnsent(ctx context.Context, run *session.Run) error {
+	for _, n := range run.Unsent() {
+		tds, err := r.store.ReadSpans(ctx, run.Key(), n, n+1)
+		if err != nil {
+			return err
+		}
+		for _, td := range tds {
+			if err := r.emit(ctx, td); err != nil {
+				return &pipelineError{err: err}
+			}
+		}
+		run.MarkSent(n)
+	}
+	return nil
 }
 
 // sentMarksPerWrite bounds the runs whose sent marks one transaction

@@ -33,6 +33,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
+	"github.com/promptetheus/otelcol-promptetheus/internal/conventions"
 	"github.com/promptetheus/otelcol-promptetheus/internal/rules"
 	"github.com/promptetheus/otelcol-promptetheus/internal/testutil"
 	"github.com/promptetheus/otelcol-promptetheus/receiver/promptetheusreceiver/internal/metadata"
@@ -185,31 +186,31 @@ func TestPipelineRefusalRollsBack(t *testing.T) {
 	}
 }
 
-// TestCrashBetweenPersistAndEmit freezes the receiver after it stored a
-// batch and before the pipeline took it, takes the disk as it is then, and
-// starts a new receiver on it: the batch is emitted at start-up, and the
-// client's retry finds it already accepted.
-func TestCrashBetweenPersistAndEmit(t *testing.T) {
+// crashWithUnsentBatch freezes a receiver after it stored run_a's second
+// batch (seqs 2 and 3) and before the pipeline took it, and returns a copy
+// of the disk as it is then, with the sink of what the pipeline took.
+func crashWithUnsentBatch(t *testing.T) (string, *consumertest.TracesSink) {
+	t.Helper()
 	dir := t.TempDir()
 	st := openStorage(t, dir)
 	entered, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int32
-	first := new(consumertest.TracesSink)
+	taken := new(consumertest.TracesSink)
 	frozen := consumerFunc(func(ctx context.Context, td ptrace.Traces) error {
 		if calls.Add(1) == 2 {
 			close(entered)
 			<-release // the process is gone: the pipeline never takes this batch
 			return errors.New("crashed")
 		}
-		return first.ConsumeTraces(ctx, td)
+		return taken.ConsumeTraces(ctx, td)
 	})
 	s, stopFrozen := durableReceiver(t, testReceiverConfig(t), st, frozen)
-	defer stopFrozen()
+	t.Cleanup(stopFrozen)
+	t.Cleanup(func() { close(release) }) // runs before stopFrozen
 	require.Equal(t, http.StatusOK, s.post(t, "/api/traces/run_a/events", testKey, eventsBody("run_a", 0, 1)).status)
 	go func() { _ = s.post(t, "/api/traces/run_a/events", testKey, eventsBody("run_a", 2, 3)) }()
 	<-entered
 
-	// The disk at the moment of the crash.
 	crashed := t.TempDir()
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
@@ -218,11 +219,16 @@ func TestCrashBetweenPersistAndEmit(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(crashed, e.Name()), b, 0o600))
 	}
-	defer close(release)
+	return crashed, taken
+}
 
+// TestCrashBetweenPersistAndEmit starts a new receiver on the disk of a
+// crash between persist and emit: the batch is emitted at start-up, and the
+// client's retry finds it already accepted.
+func TestCrashBetweenPersistAndEmit(t *testing.T) {
+	crashed, first := crashWithUnsentBatch(t)
 	second := new(consumertest.TracesSink)
-	cfg := testReceiverConfig(t)
-	s2, stop := durableReceiver(t, cfg, openStorage(t, crashed), second)
+	s2, stop := durableReceiver(t, testReceiverConfig(t), openStorage(t, crashed), second)
 	defer stop()
 	require.Eventually(t, func() bool { return second.SpanCount() == 2 }, 5*time.Second, 20*time.Millisecond,
 		"the stored, unsent batch is emitted at start-up")
@@ -233,6 +239,37 @@ func TestCrashBetweenPersistAndEmit(t *testing.T) {
 	assert.Equal(t, 2, second.SpanCount(), "the retry is a duplicate: emitted once, not twice")
 	for _, sp := range testutil.SpansOf(first) {
 		assert.NotContains(t, spanIDs(second), sp.SpanID(), "batches the pipeline took are not emitted again")
+	}
+}
+
+// TestRequestAfterCrashEmitsUnsentFirst: when the start-up re-emission did
+// not get through, the run's next request emits the batch the crash left
+// unsent before its own, and neither is lost or emitted twice.
+func TestRequestAfterCrashEmitsUnsentFirst(t *testing.T) {
+	crashed, _ := crashWithUnsentBatch(t)
+	redelivered := make(chan struct{})
+	var calls atomic.Int32
+	sink := new(consumertest.TracesSink)
+	next := consumerFunc(func(ctx context.Context, td ptrace.Traces) error {
+		if calls.Add(1) == 1 {
+			close(redelivered)
+			return errors.New("exporter queue full") // the start-up re-emission
+		}
+		return sink.ConsumeTraces(ctx, td)
+	})
+	s, stop := durableReceiver(t, testReceiverConfig(t), openStorage(t, crashed), next)
+	defer stop()
+	<-redelivered
+
+	require.Equal(t, http.StatusOK, s.post(t, "/api/traces/run_a/events", testKey, eventsBody("run_a", 4, 5)).status)
+	var seqs []int64
+	for _, sp := range testutil.SpansOf(sink) {
+		seq, _ := sp.Attributes().Get(conventions.AttrEventSeq)
+		seqs = append(seqs, seq.Int())
+	}
+	assert.Equal(t, []int64{2, 3, 4, 5}, seqs, "the unsent batch first, then the new one")
+	for id, n := range spanIDs(sink) {
+		assert.Equal(t, 1, n, "span %s emitted once", id)
 	}
 }
 
