@@ -31,12 +31,12 @@ func BenchmarkDecodeBatch(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for range b.N {
-		eb, err := DecodeEventBody(body)
+		eb, err := DecodeEventBody(body, "run", 1000)
 		if err != nil {
 			b.Fatal(err)
 		}
 		for i := range eb.Events {
-			if _, err := eb.Decode(i, "run"); err != nil {
+			if _, err := eb.Event(i); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -114,39 +114,51 @@ func (e *envelope) set(key, value []byte) {
 	}
 }
 
-// read takes the fields of the event raw in one pass. A payload that comes
-// after a known type, as the SDKs send it, is decoded as it is read rather
-// than read again afterwards.
+// read takes the fields of the event raw in one pass.
 func (e *envelope) read(raw []byte) {
 	r := newReader(raw)
 	defer r.release()
+	e.readFrom(r)
+}
+
+// readFrom takes the fields of the event object r is at, through its
+// closing brace, and returns the object; ok is false when its JSON syntax
+// does not hold. A payload that
+// comes after a known type, as the SDKs send it, is decoded as it is read
+// rather than read again afterwards.
+func (e *envelope) readFrom(r *reader) (object []byte, ok bool) {
 	if !r.open('{') {
-		return
+		return nil, false
 	}
+	start := int(r.dec.InputOffset()) - 1
 	for r.dec.PeekKind() == '"' {
 		key, ok := r.name()
 		if !ok {
-			return
+			return nil, false
 		}
 		if string(key) == "payload" && r.dec.PeekKind() == '{' {
 			typ, _ := stringBytes(e.Type)
 			if name, known := eventTypes[string(typ)]; known {
-				if !e.decodePayload(r, raw, name) {
-					return
+				if !e.decodePayload(r, name) {
+					return nil, false
 				}
 				continue
 			}
 		}
 		value, ok := r.value()
 		if !ok {
-			return
+			return nil, false
 		}
 		e.set(key, value)
 	}
+	if !r.close() {
+		return nil, false
+	}
+	return r.in[start:r.dec.InputOffset()], true
 }
 
 // decodePayload decodes the payload object r is at as a payload of typ.
-func (e *envelope) decodePayload(r *reader, raw []byte, typ string) bool {
+func (e *envelope) decodePayload(r *reader, typ string) bool {
 	if !r.open('{') {
 		return false
 	}
@@ -159,7 +171,7 @@ func (e *envelope) decodePayload(r *reader, raw []byte, typ string) bool {
 	if !r.close() {
 		return false
 	}
-	e.Payload = raw[start:r.dec.InputOffset()]
+	e.Payload = r.in[start:r.dec.InputOffset()]
 	e.payloadType, e.decoded, e.decodeErr = typ, decoded, err
 	return true
 }
@@ -189,6 +201,12 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	}
 	var env envelope
 	env.read(raw)
+	return env.decode(runID)
+}
+
+// decode validates the fields read into e.
+func (e *envelope) decode(runID string) (Event, error) {
+	env := e
 	var missing []string
 	for _, f := range []struct {
 		name string

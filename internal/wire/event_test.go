@@ -171,25 +171,25 @@ func TestDecodeEventFieldOrder(t *testing.T) {
 // batch's rejected list and not in a bare event's 422 detail.
 func TestUnknownTypeBareAndBatch(t *testing.T) {
 	event := string(envelopeJSON("not_real", `{}`))
-	batch, err := DecodeEventBody([]byte(`{"events":[` + event + `]}`))
+	batch, err := DecodeEventBody([]byte(`{"events":[`+event+`]}`), "r", 1000)
 	require.NoError(t, err)
-	_, err = batch.Decode(0, "r")
+	_, err = batch.Event(0)
 	assert.EqualError(t, err, "unknown event type: 'not_real'")
 
-	bare, err := DecodeEventBody([]byte(event))
+	bare, err := DecodeEventBody([]byte(event), "r", 1000)
 	require.NoError(t, err)
 	require.True(t, bare.Bare)
-	_, err = bare.Decode(0, "r")
+	_, err = bare.Event(0)
 	var invalidErr *InvalidEventError
 	require.ErrorAs(t, err, &invalidErr)
 	assert.Equal(t, ReasonUnknownType, invalidErr.Reason)
 
 	// Other reasons read the same either way.
-	bare, err = DecodeEventBody(envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`))
+	bare, err = DecodeEventBody(envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`), "r", 1000)
 	require.NoError(t, err)
-	_, err = bare.Decode(0, "r")
+	_, err = bare.Event(0)
 	assert.EqualError(t, err, "event.seq must be >= 0")
-	_, err = bare.Decode(1, "r")
+	_, err = bare.Event(1)
 	assert.Error(t, err, "an index past the body is an error, not a panic")
 }
 
@@ -257,31 +257,57 @@ func TestParseTimestamp(t *testing.T) {
 }
 
 func TestDecodeEventBody(t *testing.T) {
-	b, err := DecodeEventBody([]byte(`{"events":[{"a":1},{"b":2}]}`))
+	b, err := DecodeEventBody([]byte(`{"events":[{"a":1},{"b":2}]}`), "r", 1000)
 	require.NoError(t, err)
 	assert.False(t, b.Bare)
 	assert.Len(t, b.Events, 2)
 
-	b, err = DecodeEventBody([]byte(`{"type":"user_message"}`))
+	b, err = DecodeEventBody([]byte(`{"type":"user_message"}`), "r", 1000)
 	require.NoError(t, err)
 	assert.True(t, b.Bare)
 
 	for _, empty := range []string{``, `  `, `{}`} {
-		b, err = DecodeEventBody([]byte(empty))
+		b, err = DecodeEventBody([]byte(empty), "r", 1000)
 		require.NoError(t, err)
 		assert.Empty(t, b.Events, "an empty body accepts nothing")
 	}
 
-	b, err = DecodeEventBody([]byte(`{"events":null}`))
+	b, err = DecodeEventBody([]byte(`{"events":null}`), "r", 1000)
 	require.NoError(t, err)
 	require.Len(t, b.Events, 1, "events that are not an array are a batch of one")
 	_, err = DecodeEvent(b.Events[0], "r")
 	assert.EqualError(t, err, "event must be a mapping")
 
 	for body, want := range map[string]error{`[]`: ErrNotObject, `"x"`: ErrNotObject, `{"events":`: ErrBadJSON, `{x}`: ErrBadJSON} {
-		_, err := DecodeEventBody([]byte(body))
+		_, err := DecodeEventBody([]byte(body), "r", 1000)
 		assert.ErrorIs(t, err, want, body)
 	}
+
+	// More events than allowed; bad JSON past the bound is still bad JSON;
+	// the last "events" is the batch.
+	for body, want := range map[string]error{`{"events":[{},{},{}]}`: ErrTooManyEvents, `{"events":[{},{},{]}`: ErrBadJSON, `{"events":[1,2,3],"events":[{}]}`: nil} {
+		_, err := DecodeEventBody([]byte(body), "r", 2)
+		assert.Equal(t, want, err, body)
+	}
+}
+
+// TestBatchEventsCheckedOnce: events of a batch are checked as the body is
+// split, each with the run of the request path or its own reason.
+func TestBatchEventsCheckedOnce(t *testing.T) {
+	good := string(envelopeJSON(TypeUserMessage, `{"content":"hi"}`))
+	b, err := DecodeEventBody([]byte(`{"events":[`+good+`, 7, `+string(envelopeJSON(TypeUserMessage, `{}`, "seq", `-1`))+`]}`), "run_from_path", 1000)
+	require.NoError(t, err)
+	require.Len(t, b.Events, 3)
+	ev, err := b.Event(0)
+	require.NoError(t, err)
+	alone, err := DecodeEvent(b.Events[0], "run_from_path")
+	require.NoError(t, err)
+	assert.Equal(t, alone, *ev)
+	assert.Equal(t, "run_from_path", ev.SessionID)
+	_, err = b.Event(1)
+	assert.EqualError(t, err, "event must be a mapping")
+	_, err = b.Event(2)
+	assert.EqualError(t, err, "event.seq must be >= 0")
 }
 
 func TestDecodeCreateRun(t *testing.T) {

@@ -7,8 +7,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"unicode/utf8"
 )
@@ -116,8 +118,8 @@ func FuzzDecodeEventBody(f *testing.F) {
 	f.Add([]byte(`{"a":1,"b":[1,{"c":"}"}],"d":"x\"y","events":[ 1 , "a" , {"b" : [ ] } , -2.5e3, true ],"events":[{}]}`))
 	f.Add([]byte(`{"\u0065vents":[{"\u0074ype":"t"}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := DecodeEventBody(body)
-		if err != nil && !errors.Is(err, ErrBadJSON) && !errors.Is(err, ErrNotObject) {
+		b, err := DecodeEventBody(body, "run", 1000)
+		if err != nil && !errors.Is(err, ErrBadJSON) && !errors.Is(err, ErrNotObject) && !errors.Is(err, ErrTooManyEvents) {
 			t.Fatalf("unexpected error %v", err)
 		}
 		trimmed := bytes.TrimSpace(body)
@@ -138,10 +140,18 @@ func FuzzDecodeEventBody(f *testing.F) {
 			t.Fatalf("a bare body holds one event, got %d", len(b.Events))
 		}
 		for i := -1; i <= len(b.Events); i++ {
-			_, err := b.Decode(i, "run")
+			ev, err := b.Event(i)
 			var invalidErr *InvalidEventError
 			if err != nil && (!errors.As(err, &invalidErr) || invalidErr.Reason == "") {
 				t.Fatalf("event %d: error without a reason: %v", i, err)
+			}
+			if i < 0 || i >= len(b.Events) || b.Bare {
+				continue
+			}
+			// The fields the split read decode as the event read on its own.
+			alone, aloneErr := DecodeEvent(b.Events[i], "run")
+			if fmt.Sprint(err) != fmt.Sprint(aloneErr) || (err == nil && !reflect.DeepEqual(*ev, alone)) {
+				t.Fatalf("event %d: %+v, %v from the split; %+v, %v alone", i, ev, err, alone, aloneErr)
 			}
 		}
 	})

@@ -14,6 +14,8 @@ import (
 var (
 	ErrBadJSON   = errors.New("malformed JSON body")
 	ErrNotObject = errors.New("request body must be a JSON object")
+	// ErrTooManyEvents: a batch holds more events than the caller allows.
+	ErrTooManyEvents = errors.New("too many events in one request")
 )
 
 // EventBody is a decoded POST /api/traces/{id}/events body: a batch
@@ -23,28 +25,50 @@ type EventBody struct {
 	Events []json.RawMessage
 	// Bare is true when the body was a single event, not a batch.
 	Bare bool
+	// checked holds each event of a batch as the split read and checked
+	// it, so that an event is tokenized once.
+	checked []checkedEvent
+	runID   string
 }
 
-// Decode validates event i of the body; the body's JSON syntax was checked
-// once, as a whole, when it was split. A bare event is refused in the
-// reference's words for a bare event.
-func (b EventBody) Decode(i int, runID string) (Event, error) {
+type checkedEvent struct {
+	ev  Event
+	err error
+}
+
+// Event returns event i of the body checked against the contract. A
+// batch's events were checked as the body was split; a bare event is
+// checked now, and refused in the reference's words for a bare event.
+func (b *EventBody) Event(i int) (*Event, error) {
 	if i < 0 || i >= len(b.Events) {
-		return Event{}, invalid("no event %d in a body of %d", i, len(b.Events))
+		return nil, invalid("no event %d in a body of %d", i, len(b.Events))
 	}
-	ev, err := DecodeValidJSON(b.Events[i], runID)
+	if !b.Bare {
+		c := &b.checked[i]
+		if c.err != nil {
+			return nil, c.err
+		}
+		return &c.ev, nil
+	}
+	ev, err := DecodeValidJSON(b.Events[i], b.runID)
 	var invalidErr *InvalidEventError
-	if b.Bare && errors.As(err, &invalidErr) && invalidErr.bare != "" {
-		return Event{}, &InvalidEventError{Reason: invalidErr.bare}
+	if errors.As(err, &invalidErr) && invalidErr.bare != "" {
+		return nil, &InvalidEventError{Reason: invalidErr.bare}
 	}
-	return ev, err
+	if err != nil {
+		return nil, err
+	}
+	return &ev, nil
 }
 
 // DecodeEventBody checks the JSON syntax of an events body and, in the same
-// pass, splits it into raw events without checking them against the
-// contract, so that each event can be accepted or rejected on its own. Like
+// pass, splits a batch into events and checks each against the contract on
+// its own, so that each event can be accepted or rejected on its own (see
+// Event). runID is the run of the request path: it replaces the events' own
+// session_id, as in DecodeEvent. A batch of more than maxEvents (> 0) is refused with
+// ErrTooManyEvents, the events past that bound checked for syntax only. Like
 // the reference, {"events": x} with x not an array is a batch of one.
-func DecodeEventBody(body []byte) (EventBody, error) {
+func DecodeEventBody(body []byte, runID string, maxEvents int) (EventBody, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
 		return EventBody{}, nil
@@ -57,8 +81,9 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 		}
 		return EventBody{}, ErrNotObject
 	}
-	var out EventBody
-	fields, batch := 0, false
+	n := guessEvents(body, maxEvents)
+	out := EventBody{Events: make([]json.RawMessage, 0, n), checked: make([]checkedEvent, 0, n), runID: runID}
+	fields, batch, tooMany := 0, false, false
 	for r.dec.PeekKind() == '"' {
 		key, ok := r.name()
 		if !ok {
@@ -71,21 +96,25 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 			}
 			continue
 		}
-		batch, out.Events = true, nil // the last of duplicate keys wins
+		// The last of duplicate keys wins.
+		batch, tooMany, out.Events, out.checked = true, false, out.Events[:0], out.checked[:0]
 		if !r.open('[') {
-			e, ok := r.value()
-			if !ok {
+			if !out.readEvent(r) {
 				return EventBody{}, ErrBadJSON
 			}
-			out.Events = []json.RawMessage{e}
 			continue
 		}
 		for r.dec.PeekKind() != ']' {
-			e, ok := r.value()
-			if !ok {
+			if len(out.Events) == maxEvents {
+				tooMany = true // the rest is only checked for syntax
+				if r.dec.SkipValue() != nil {
+					return EventBody{}, ErrBadJSON
+				}
+				continue
+			}
+			if !out.readEvent(r) {
 				return EventBody{}, ErrBadJSON
 			}
-			out.Events = append(out.Events, e)
 		}
 		if !r.close() {
 			return EventBody{}, ErrBadJSON
@@ -95,12 +124,41 @@ func DecodeEventBody(body []byte) (EventBody, error) {
 		return EventBody{}, ErrBadJSON
 	}
 	switch {
+	case batch && tooMany:
+		return EventBody{}, ErrTooManyEvents
 	case batch:
 		return out, nil
 	case fields == 0:
 		return EventBody{}, nil
 	}
-	return EventBody{Events: []json.RawMessage{body}, Bare: true}, nil
+	return EventBody{Events: []json.RawMessage{body}, Bare: true, runID: runID}, nil
+}
+
+// readEvent reads and checks the next event of a batch; false when its
+// JSON syntax does not hold.
+func (b *EventBody) readEvent(r *reader) bool {
+	var raw []byte
+	var c checkedEvent
+	ok := false
+	if r.dec.PeekKind() == '{' {
+		var env envelope
+		if raw, ok = env.readFrom(r); ok {
+			c.ev, c.err = env.decode(b.runID)
+		}
+	} else {
+		raw, ok = r.value()
+		c.err = invalid("event must be a mapping")
+	}
+	b.Events = append(b.Events, raw)
+	b.checked = append(b.checked, c)
+	return ok
+}
+
+// guessEvents guesses the events of a batch, so that its slices are
+// allocated once: an event is an object holding an object (its payload),
+// and counting a byte is cheap. At most maxEvents.
+func guessEvents(body []byte, maxEvents int) int {
+	return max(0, min(bytes.Count(body, []byte{'{'})/2, maxEvents))
 }
 
 // decodeObjectInto decodes a JSON object body into v, telling bad JSON from

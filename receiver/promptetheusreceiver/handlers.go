@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -184,26 +185,22 @@ func (r *promptetheusReceiver) handleAppend(w http.ResponseWriter, req *http.Req
 	if !ok {
 		return
 	}
-	decoded, err := wire.DecodeEventBody(body)
-	if err != nil {
+	decoded, err := wire.DecodeEventBody(body, runID, r.cfg.MaxEventsPerBatch)
+	switch {
+	case errors.Is(err, wire.ErrTooManyEvents):
+		writeDetail(w, http.StatusRequestEntityTooLarge, err.Error()+": the limit is "+strconv.Itoa(r.cfg.MaxEventsPerBatch))
+		return
+	case err != nil:
 		writeDetail(w, http.StatusBadRequest, err.Error())
 		return
-	}
-	if len(decoded.Events) == 0 {
+	case len(decoded.Events) == 0:
 		writeJSON(w, http.StatusOK, appendResponse{Rejected: []rejection{}})
-		return
-	}
-	if len(decoded.Events) > r.cfg.MaxEventsPerBatch {
-		writeDetail(w, http.StatusRequestEntityTooLarge, "too many events in one request: the limit is "+strconv.Itoa(r.cfg.MaxEventsPerBatch))
 		return
 	}
 	incoming := make([]session.Incoming, len(decoded.Events))
 	for i, raw := range decoded.Events {
-		ev, err := decoded.Decode(i, runID)
-		incoming[i] = session.Incoming{Raw: raw, Err: err}
-		if err == nil {
-			incoming[i].Event = &ev
-		}
+		ev, err := decoded.Event(i)
+		incoming[i] = session.Incoming{Raw: raw, Event: ev, Err: err}
 	}
 	if decoded.Bare && incoming[0].Err != nil {
 		r.countRejected(req, string(session.RejectInvalid), 1)
