@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -130,7 +131,8 @@ func drive(t *testing.T, c *collector, base, contentType, token string, reqs []r
 	start := time.Now()
 	for range clients {
 		wg.Go(func() {
-			hc := &http.Client{Timeout: 30 * time.Second}
+			// A transport each: one kept-alive connection a client.
+			hc := &http.Client{Timeout: 30 * time.Second, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 			var mine []time.Duration
 			for i := next.Add(1) - 1; i < int64(len(reqs)); i = next.Add(1) - 1 {
 				req, _ := http.NewRequest(http.MethodPost, base+reqs[i].path, bytes.NewReader(reqs[i].body))
@@ -144,6 +146,9 @@ func drive(t *testing.T, c *collector, base, contentType, token string, reqs []r
 					t.Error(err)
 					return
 				}
+				// Read to the end, so that the connection is kept alive,
+				// as SDKs keep theirs.
+				_, _ = io.Copy(io.Discard, resp.Body)
 				_ = resp.Body.Close()
 				if resp.StatusCode != http.StatusOK {
 					t.Errorf("%s: HTTP %d", reqs[i].path, resp.StatusCode)
