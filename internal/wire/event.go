@@ -123,9 +123,8 @@ func (e *envelope) read(raw []byte) {
 
 // readFrom takes the fields of the event object r is at, through its
 // closing brace, and returns the object; ok is false when its JSON syntax
-// does not hold. A payload that
-// comes after a known type, as the SDKs send it, is decoded as it is read
-// rather than read again afterwards.
+// does not hold. A payload that comes after a known type, as the SDKs send
+// it, is decoded as it is read rather than read again afterwards.
 func (e *envelope) readFrom(r *reader) (object []byte, ok bool) {
 	if !r.open('{') {
 		return nil, false
@@ -206,12 +205,11 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 
 // decode validates the fields read into e.
 func (e *envelope) decode(runID string) (Event, error) {
-	env := e
 	var missing []string
 	for _, f := range []struct {
 		name string
 		raw  json.RawMessage
-	}{{"type", env.Type}, {"session_id", env.SessionID}, {"timestamp", env.Timestamp}, {"seq", env.Seq}, {"idempotency_key", env.IdempotencyKey}, {"payload", env.Payload}} {
+	}{{"type", e.Type}, {"session_id", e.SessionID}, {"timestamp", e.Timestamp}, {"seq", e.Seq}, {"idempotency_key", e.IdempotencyKey}, {"payload", e.Payload}} {
 		if len(f.raw) == 0 {
 			missing = append(missing, f.name)
 		}
@@ -220,7 +218,7 @@ func (e *envelope) decode(runID string) (Event, error) {
 		return Event{}, invalid("event missing required envelope field(s): %s", strings.Join(missing, ", "))
 	}
 	var ev Event
-	typ, err := nonEmptyBytes("type", env.Type, MaxTypeLength)
+	typ, err := nonEmptyBytes("type", e.Type, MaxTypeLength)
 	if err != nil {
 		return Event{}, err
 	}
@@ -229,45 +227,45 @@ func (e *envelope) decode(runID string) (Event, error) {
 		return Event{}, &InvalidEventError{Reason: ReasonUnknownType + ": " + pythonRepr(string(typ)), bare: ReasonUnknownType}
 	}
 	ev.Type = name
-	if _, err = nonEmptyBytes("session_id", env.SessionID, MaxRunIDLength); err != nil {
+	if _, err = nonEmptyBytes("session_id", e.SessionID, MaxRunIDLength); err != nil {
 		return Event{}, err
 	}
 	ev.SessionID = runID
-	if ev.Timestamp, err = decodeTimestamp(env.Timestamp); err != nil {
+	if ev.Timestamp, err = decodeTimestamp(e.Timestamp); err != nil {
 		return Event{}, err
 	}
-	if ev.Seq, err = decodeSeq(env.Seq); err != nil {
+	if ev.Seq, err = decodeSeq(e.Seq); err != nil {
 		return Event{}, err
 	}
-	if ev.IdempotencyKey, err = nonEmptyString("idempotency_key", env.IdempotencyKey, MaxIdempotencyKeyLength); err != nil {
+	if ev.IdempotencyKey, err = nonEmptyString("idempotency_key", e.IdempotencyKey, MaxIdempotencyKeyLength); err != nil {
 		return Event{}, err
 	}
-	if !isObject(env.Payload) {
+	if !isObject(e.Payload) {
 		return Event{}, invalid("event.payload must be a mapping")
 	}
-	if env.payloadType == ev.Type {
-		ev.Payload, err = env.decoded, env.decodeErr
+	if e.payloadType == ev.Type {
+		ev.Payload, err = e.decoded, e.decodeErr
 	} else {
-		f := fieldsOf(env.Payload)
+		f := fieldsOf(e.Payload)
 		ev.Payload, err = decodePayload(ev.Type, &f)
 		f.close()
 	}
 	if err != nil {
 		return Event{}, err
 	}
-	if len(env.SpanID) > 0 {
-		if ev.SpanID, err = nonEmptyString("span_id", env.SpanID, MaxSpanIDLength); err != nil {
+	if len(e.SpanID) > 0 {
+		if ev.SpanID, err = nonEmptyString("span_id", e.SpanID, MaxSpanIDLength); err != nil {
 			return Event{}, err
 		}
 	}
-	if !isNull(env.ParentID) {
-		if ev.ParentID, err = nonEmptyString("parent_id", env.ParentID, MaxSpanIDLength); err != nil {
+	if !isNull(e.ParentID) {
+		if ev.ParentID, err = nonEmptyString("parent_id", e.ParentID, MaxSpanIDLength); err != nil {
 			return Event{}, invalid("event.parent_id must be a string or None")
 		}
 	}
 	// Metadata is free-form in the contract; anything but an object is ignored.
-	if isObject(env.Metadata) {
-		ev.Metadata = env.Metadata
+	if isObject(e.Metadata) {
+		ev.Metadata = e.Metadata
 	}
 	return ev, nil
 }

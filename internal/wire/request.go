@@ -65,9 +65,10 @@ func (b *EventBody) Event(i int) (*Event, error) {
 // pass, splits a batch into events and checks each against the contract on
 // its own, so that each event can be accepted or rejected on its own (see
 // Event). runID is the run of the request path: it replaces the events' own
-// session_id, as in DecodeEvent. A batch of more than maxEvents (> 0) is refused with
-// ErrTooManyEvents, the events past that bound checked for syntax only. Like
-// the reference, {"events": x} with x not an array is a batch of one.
+// session_id, as in DecodeEvent. A batch of more than maxEvents (> 0) is
+// refused with ErrTooManyEvents, the events past that bound checked for
+// syntax only. Like the reference, {"events": x} with x not an array is a
+// batch of one.
 func DecodeEventBody(body []byte, runID string, maxEvents int) (EventBody, error) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
