@@ -114,13 +114,6 @@ func (e *envelope) set(key, value []byte) {
 	}
 }
 
-// read takes the fields of the event raw in one pass.
-func (e *envelope) read(raw []byte) {
-	r := newReader(raw)
-	defer r.release()
-	e.readFrom(r)
-}
-
 // readFrom takes the fields of the event object r is at, through its
 // closing brace, and returns the object; ok is false when its JSON syntax
 // does not hold. A payload that comes after a known type, as the SDKs send
@@ -198,8 +191,10 @@ func decodeValidEvent(raw json.RawMessage, runID string) (Event, error) {
 	if !isObject(raw) {
 		return Event{}, invalid("event must be a mapping")
 	}
+	r := newReader(raw)
+	defer r.release()
 	var env envelope
-	env.read(raw)
+	env.readFrom(r)
 	return env.decode(runID)
 }
 
