@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -35,21 +36,53 @@ const (
 	fieldHeldState     protowire.Number = 6  // bytes: idem
 	fieldPairedTool    protowire.Number = 7  // bytes: an id
 	fieldPairedState   protowire.Number = 8  // bytes: an id
-	fieldSummary       protowire.Number = 9  // bytes: JSON
+	fieldSummaryJSON   protowire.Number = 9  // bytes: JSON, written by older versions
 	fieldUserFindings  protowire.Number = 10 // bytes: JSON
+	fieldSummary       protowire.Number = 11 // bytes: the totals, fields below
 	fieldSpans         protowire.Number = 15 // bytes: OTLP protobuf
 	fieldPendingID     protowire.Number = 1
 	fieldPendingRaw    protowire.Number = 2
 	maxStoredBatchSize                  = 1 << 30
 )
 
+// The run's totals, in field 11.
+const (
+	fieldStart            protowire.Number = 1 // varint, Unix nanoseconds (UTC, from span timestamps)
+	fieldEnd              protowire.Number = 2 // idem
+	fieldLastSeq          protowire.Number = 3 // varint, two's complement
+	fieldEvents           protowire.Number = 4 // idem, and so on to field 12
+	fieldLLMCalls         protowire.Number = 5
+	fieldToolCalls        protowire.Number = 6
+	fieldErrors           protowire.Number = 7
+	fieldInputTokens      protowire.Number = 8
+	fieldOutputTokens     protowire.Number = 9
+	fieldCostUSD          protowire.Number = 10 // fixed64, IEEE 754
+	fieldPricedLLMCalls   protowire.Number = 11
+	fieldUnpricedLLMCalls protowire.Number = 12
+	fieldGoalSeq          protowire.Number = 13 // varint, two's complement
+	fieldGoal             protowire.Number = 14 // bytes: JSON of the goal check
+	fieldSessionStatus    protowire.Number = 15 // bytes
+	fieldSessionError     protowire.Number = 16 // bytes
+)
+
+// bufPool holds the buffers a batch is encoded in; maxPooledBuffer keeps a
+// rare huge batch from staying in the pool.
 var bufPool = sync.Pool{New: func() any { return new([]byte) }}
 
-// encodeBatch encodes a batch's record and spans into one compressed value.
-func encodeBatch(b *session.Batch) ([]byte, error) {
+const maxPooledBuffer = 1 << 20
+
+func putBuf(bp *[]byte) {
+	if cap(*bp) <= maxPooledBuffer {
+		bufPool.Put(bp)
+	}
+}
+
+// encodeBatch encodes a batch's record and spans into one compressed value
+// in *dst, which it may replace with a larger buffer.
+func encodeBatch(b *session.Batch, dst *[]byte) ([]byte, error) {
 	rec := &b.Record
 	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	defer putBuf(bp)
 	buf := (*bp)[:0]
 
 	buf = protowire.AppendTag(buf, fieldSent, protowire.VarintType)
@@ -61,12 +94,15 @@ func encodeBatch(b *session.Batch) ([]byte, error) {
 		buf = protowire.AppendBytes(buf, rec.Keys)
 	}
 	if len(rec.Seqs) > 0 {
-		var packed []byte
+		size := 0
 		for _, q := range rec.Seqs {
-			packed = protowire.AppendVarint(packed, protowire.EncodeZigZag(q))
+			size += protowire.SizeVarint(protowire.EncodeZigZag(q))
 		}
 		buf = protowire.AppendTag(buf, fieldSeqs, protowire.BytesType)
-		buf = protowire.AppendBytes(buf, packed)
+		buf = protowire.AppendVarint(buf, uint64(size))
+		for _, q := range rec.Seqs {
+			buf = protowire.AppendVarint(buf, protowire.EncodeZigZag(q))
+		}
 	}
 	buf = appendHeld(buf, fieldHeldTool, rec.Held.Tools)
 	buf = appendHeld(buf, fieldHeldState, rec.Held.States)
@@ -78,12 +114,10 @@ func encodeBatch(b *session.Batch) ([]byte, error) {
 		buf = protowire.AppendTag(buf, fieldPairedState, protowire.BytesType)
 		buf = protowire.AppendString(buf, id)
 	}
-	summary, err := json.Marshal(&rec.Summary)
+	buf, err := appendSummary(buf, &rec.Summary)
 	if err != nil {
 		return nil, err
 	}
-	buf = protowire.AppendTag(buf, fieldSummary, protowire.BytesType)
-	buf = protowire.AppendBytes(buf, summary)
 	if len(rec.User) > 0 {
 		user, err := json.Marshal(rec.User)
 		if err != nil {
@@ -101,7 +135,141 @@ func encodeBatch(b *session.Batch) ([]byte, error) {
 		buf = protowire.AppendBytes(buf, spans)
 	}
 	*bp = buf
-	return s2.Encode(nil, buf), nil
+	*dst = s2.Encode((*dst)[:cap(*dst)], buf)
+	return *dst, nil
+}
+
+// appendSummary writes the run's totals as field 11.
+func appendSummary(buf []byte, s *mapping.Summary) ([]byte, error) {
+	var goal []byte
+	if s.Goal != nil {
+		var err error
+		if goal, err = json.Marshal(s.Goal); err != nil {
+			return nil, err
+		}
+	}
+	// The message is small: written after a one-byte length that is
+	// patched, or moved when it does not fit.
+	buf = protowire.AppendTag(buf, fieldSummary, protowire.BytesType)
+	at := len(buf)
+	buf = append(buf, 0)
+	if !s.Start.IsZero() {
+		buf = appendInt(buf, fieldStart, s.Start.UnixNano())
+	}
+	if !s.End.IsZero() {
+		buf = appendInt(buf, fieldEnd, s.End.UnixNano())
+	}
+	buf = appendInt(buf, fieldLastSeq, s.LastSeq)
+	buf = appendInt(buf, fieldEvents, s.Events)
+	buf = appendInt(buf, fieldLLMCalls, s.LLMCalls)
+	buf = appendInt(buf, fieldToolCalls, s.ToolCalls)
+	buf = appendInt(buf, fieldErrors, s.Errors)
+	buf = appendInt(buf, fieldInputTokens, s.InputTokens)
+	buf = appendInt(buf, fieldOutputTokens, s.OutputTokens)
+	buf = protowire.AppendTag(buf, fieldCostUSD, protowire.Fixed64Type)
+	buf = protowire.AppendFixed64(buf, math.Float64bits(s.CostUSD))
+	buf = appendInt(buf, fieldPricedLLMCalls, s.PricedLLMCalls)
+	buf = appendInt(buf, fieldUnpricedLLMCalls, s.UnpricedLLMCalls)
+	buf = appendInt(buf, fieldGoalSeq, s.GoalSeq)
+	if goal != nil {
+		buf = protowire.AppendTag(buf, fieldGoal, protowire.BytesType)
+		buf = protowire.AppendBytes(buf, goal)
+	}
+	if s.SessionStatus != "" {
+		buf = protowire.AppendTag(buf, fieldSessionStatus, protowire.BytesType)
+		buf = protowire.AppendString(buf, s.SessionStatus)
+	}
+	if s.SessionError != "" {
+		buf = protowire.AppendTag(buf, fieldSessionError, protowire.BytesType)
+		buf = protowire.AppendString(buf, s.SessionError)
+	}
+	size := len(buf) - at - 1
+	if size < 0x80 {
+		buf[at] = byte(size)
+		return buf, nil
+	}
+	msg := append([]byte(nil), buf[at+1:]...)
+	return protowire.AppendBytes(buf[:at], msg), nil
+}
+
+func appendInt(buf []byte, num protowire.Number, v int64) []byte {
+	buf = protowire.AppendTag(buf, num, protowire.VarintType)
+	return protowire.AppendVarint(buf, uint64(v))
+}
+
+// decodeSummary reads field 11. Fields it does not know are skipped.
+func decodeSummary(m []byte) (mapping.Summary, error) {
+	s := mapping.NewSummary()
+	for len(m) > 0 {
+		num, typ, n := protowire.ConsumeTag(m)
+		if n < 0 {
+			return s, errBadRecord
+		}
+		m = m[n:]
+		switch typ {
+		case protowire.VarintType:
+			u, n := protowire.ConsumeVarint(m)
+			if n < 0 {
+				return s, errBadRecord
+			}
+			m = m[n:]
+			v := int64(u)
+			switch num {
+			case fieldStart:
+				s.Start = time.Unix(0, v).UTC()
+			case fieldEnd:
+				s.End = time.Unix(0, v).UTC()
+			case fieldLastSeq:
+				s.LastSeq = v
+			case fieldEvents:
+				s.Events = v
+			case fieldLLMCalls:
+				s.LLMCalls = v
+			case fieldToolCalls:
+				s.ToolCalls = v
+			case fieldErrors:
+				s.Errors = v
+			case fieldInputTokens:
+				s.InputTokens = v
+			case fieldOutputTokens:
+				s.OutputTokens = v
+			case fieldPricedLLMCalls:
+				s.PricedLLMCalls = v
+			case fieldUnpricedLLMCalls:
+				s.UnpricedLLMCalls = v
+			case fieldGoalSeq:
+				s.GoalSeq = v
+			}
+		case protowire.Fixed64Type:
+			u, n := protowire.ConsumeFixed64(m)
+			if n < 0 {
+				return s, errBadRecord
+			}
+			m = m[n:]
+			if num == fieldCostUSD {
+				s.CostUSD = math.Float64frombits(u)
+			}
+		case protowire.BytesType:
+			v, n := protowire.ConsumeBytes(m)
+			if n < 0 {
+				return s, errBadRecord
+			}
+			m = m[n:]
+			switch num {
+			case fieldGoal:
+				if err := json.Unmarshal(v, &s.Goal); err != nil {
+					return s, err
+				}
+			case fieldSessionStatus:
+				s.SessionStatus = string(v)
+			case fieldSessionError:
+				s.SessionError = string(v)
+			}
+		default:
+			return s, fmt.Errorf("%w: totals field %d of type %d", errBadRecord, num, typ)
+		}
+	}
+	return s, nil
 }
 
 // appendHeld writes pending halves in a stable order.
@@ -196,6 +364,10 @@ func decodeBatch(value []byte) (rec session.Record, spans []byte, err error) {
 		case fieldPairedState:
 			rec.Paired.States = append(rec.Paired.States, string(v))
 		case fieldSummary:
+			if rec.Summary, err = decodeSummary(v); err != nil {
+				return rec, nil, err
+			}
+		case fieldSummaryJSON:
 			rec.Summary = mapping.NewSummary()
 			if err := json.Unmarshal(v, &rec.Summary); err != nil {
 				return rec, nil, err

@@ -158,7 +158,11 @@ func (s *Store) Write(ctx context.Context, k session.Key, b *session.Batch) erro
 	}
 	var ops []*storage.Operation
 	if b.Stored() {
-		value, err := encodeBatch(b)
+		// The value is needed until the transaction is over, which commit
+		// waits for.
+		vp := bufPool.Get().(*[]byte)
+		defer putBuf(vp)
+		value, err := encodeBatch(b, vp)
 		if err != nil {
 			return &Error{Err: err}
 		}

@@ -4,12 +4,15 @@
 package runstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/s2"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -18,6 +21,7 @@ import (
 	"go.opentelemetry.io/collector/extension/extensiontest"
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/promptetheus/otelcol-promptetheus/extension/agentrulesextension"
 	"github.com/promptetheus/otelcol-promptetheus/internal/mapping"
@@ -141,7 +145,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	g := session.NewRegistry(cfg)
 	r, _, _ := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
 	b := batchOf(&testing.T{}, cfg, r, 0, 3)
-	value, err := encodeBatch(b)
+	value, err := encodeBatch(b, new([]byte))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -164,7 +168,7 @@ func TestBatchRoundTrip(t *testing.T) {
 	r, _, err := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
 	require.NoError(t, err)
 	b := batchOf(t, cfg, r, 0, 3)
-	value, err := encodeBatch(b)
+	value, err := encodeBatch(b, new([]byte))
 	require.NoError(t, err)
 	rec, spans, err := decodeBatch(value)
 	require.NoError(t, err)
@@ -172,4 +176,75 @@ func TestBatchRoundTrip(t *testing.T) {
 	want, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(b.Spans())
 	require.NoError(t, err)
 	assert.Equal(t, want, spans)
+}
+
+func TestSummaryRoundTrip(t *testing.T) {
+	passed := false
+	for name, s := range map[string]mapping.Summary{
+		"new run":        mapping.NewSummary(),
+		"seq 0, no goal": {Start: t0, End: t0.Add(time.Second), LastSeq: 0, Events: 1, GoalSeq: -1},
+		"every field": {
+			Start: t0, End: t0.Add(90 * time.Minute), LastSeq: 1 << 40, Events: 7, LLMCalls: 3, ToolCalls: 2,
+			Errors: 1, InputTokens: 12000, OutputTokens: 3400, CostUSD: 0.0425, PricedLLMCalls: 2,
+			UnpricedLLMCalls: 1, Goal: &wire.GoalCheck{Passed: &passed, Mismatches: []string{"time: 2:00 AM"}},
+			GoalSeq: 6, SessionStatus: "error", SessionError: strings.Repeat("e", 300),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			buf, err := appendSummary(nil, &s)
+			require.NoError(t, err)
+			num, typ, n := protowire.ConsumeTag(buf)
+			require.Equal(t, fieldSummary, num)
+			require.Equal(t, protowire.BytesType, typ)
+			msg, m := protowire.ConsumeBytes(buf[n:])
+			require.Equal(t, len(buf), n+m, "one field, its length right")
+			got, err := decodeSummary(msg)
+			require.NoError(t, err)
+			assert.Equal(t, s, got)
+		})
+	}
+}
+
+// A batch stored by a version that wrote the totals as JSON (field 9) is
+// read with the same totals.
+func TestDecodeBatchWithJSONTotals(t *testing.T) {
+	want := mapping.Summary{Start: t0, End: t0.Add(time.Minute), LastSeq: 4, Events: 5, LLMCalls: 2, InputTokens: 10, GoalSeq: -1}
+	totals, err := json.Marshal(&want)
+	require.NoError(t, err)
+	var buf []byte
+	buf = protowire.AppendTag(buf, fieldSent, protowire.VarintType)
+	buf = protowire.AppendVarint(buf, protowire.EncodeZigZag(-1))
+	buf = protowire.AppendTag(buf, fieldSummaryJSON, protowire.BytesType)
+	buf = protowire.AppendBytes(buf, totals)
+	rec, spans, err := decodeBatch(s2.Encode(nil, buf))
+	require.NoError(t, err)
+	assert.Nil(t, spans)
+	assert.Equal(t, int64(-1), rec.Sent)
+	assert.Equal(t, want, rec.Summary)
+}
+
+// The buffer a value is encoded in is reused for the next batch, which
+// decodes as itself.
+func TestEncodeBatchReusesBuffer(t *testing.T) {
+	cfg := sessionConfig(t)
+	g := session.NewRegistry(cfg)
+	r, _, err := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
+	require.NoError(t, err)
+	first := batchOf(t, cfg, r, 0, 4)
+	r.Written(first)
+	r.Commit(cfg, first)
+	second := batchOf(t, cfg, r, 4, 4)
+	dst := new([]byte)
+	v1, err := encodeBatch(first, dst)
+	require.NoError(t, err)
+	want1 := bytes.Clone(v1)
+	v2, err := encodeBatch(second, dst)
+	require.NoError(t, err)
+	assert.Equal(t, &v2[0], &(*dst)[0], "encoded in the given buffer")
+	rec, _, err := decodeBatch(v2)
+	require.NoError(t, err)
+	assert.Equal(t, second.Record, rec)
+	rec, _, err = decodeBatch(want1)
+	require.NoError(t, err)
+	assert.Equal(t, first.Record, rec)
 }

@@ -117,11 +117,12 @@ func (b *Batch) Finalizes() bool { return b.finalizeBy != "" }
 // bounds are refused, the others become spans. A session_end finalises the
 // run (call Judge before persisting).
 func (r *Run) PlanAppend(ctx context.Context, cfg *Config, events []Incoming, now time.Time) *Batch {
-	b := &Batch{N: r.batches, pending: r.pending}
+	b := &Batch{N: r.batches, pending: r.pending, keys: make([]keyHash, 0, len(events))}
+	b.Record.Seqs = make([]int64, 0, len(events))
 	var res AppendResult
-	batchKeys := map[keyHash]struct{}{}
-	batchSeqs := map[int64]struct{}{}
-	var accepted []int
+	batchKeys := make(map[keyHash]struct{}, len(events))
+	batchSeqs := make(map[int64]struct{}, len(events))
+	accepted := make([]int, 0, len(events))
 	var bytes int64 // what the events accepted so far may add
 	for i, in := range events {
 		if in.Err != nil {
