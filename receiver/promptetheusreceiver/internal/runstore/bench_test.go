@@ -75,3 +75,24 @@ func BenchmarkStorageLayout(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTransactionSize measures one file_storage transaction of one
+// incompressible value, by value size, keys of 100 interleaved runs as in
+// this store: what a transaction costs whatever it writes, and what each
+// byte adds (bbolt rewrites the leaf a value lands in, with its neighbours).
+func BenchmarkTransactionSize(b *testing.B) {
+	for _, size := range []int{500, 1000, 2000, 3400, 4400, 8000} {
+		b.Run(fmt.Sprintf("bytes_%d", size), func(b *testing.B) {
+			client := openFileStorage(&testing.T{}, b.TempDir())
+			value := make([]byte, size)
+			_, _ = rand.Read(value)
+			b.ResetTimer()
+			for i := range b.N {
+				key := fmt.Sprintf("b/p/r%04d/%012d", i%100, i/100)
+				if err := client.Batch(context.Background(), storage.SetOperation(key, value)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
