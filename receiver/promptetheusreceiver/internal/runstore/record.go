@@ -49,8 +49,8 @@ const (
 const (
 	fieldStart            protowire.Number = 1 // varint, Unix nanoseconds (UTC, from span timestamps)
 	fieldEnd              protowire.Number = 2 // idem
-	fieldLastSeq          protowire.Number = 3 // varint, two's complement
-	fieldEvents           protowire.Number = 4 // idem, and so on to field 12
+	fieldLastSeq          protowire.Number = 3 // varint, two's complement, as are the counts
+	fieldEvents           protowire.Number = 4
 	fieldLLMCalls         protowire.Number = 5
 	fieldToolCalls        protowire.Number = 6
 	fieldErrors           protowire.Number = 7
