@@ -476,8 +476,8 @@ func (r *Run) Commit(cfg *Config, b *Batch) {
 	r.pending = b.pending
 	r.summary = b.Record.Summary
 	r.user = append(r.user, b.Record.User...)
-	if cfg.KeepSteps {
-		r.steps = append(r.steps, b.steps...)
+	if cfg.KeepSteps && len(b.steps) > 0 {
+		r.steps = append(r.steps, b.steps)
 	}
 	r.bytes += b.bytes
 	r.batches = b.N + 1

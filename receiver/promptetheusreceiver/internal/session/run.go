@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -119,8 +120,9 @@ type Run struct {
 	pending      mapping.Pending
 	keys         map[keyHash]struct{}
 	seqs         seqSet
-	// steps are kept only with Config.KeepSteps.
-	steps []rules.Step
+	// steps are kept only with Config.KeepSteps, a batch's own slice each,
+	// so that a long run is not copied again as it grows.
+	steps [][]rules.Step
 	user  []rules.Finding
 	// batches is the number of batches committed (the next batch number).
 	batches      int64
@@ -172,8 +174,8 @@ func (r *Run) Finalized() bool { return !r.header.FinalizedAt.IsZero() }
 // Batches is the number of batches committed.
 func (r *Run) Batches() int64 { return r.batches }
 
-// Steps are the run's steps when they are kept in memory.
-func (r *Run) Steps() []rules.Step { return r.steps }
+// Steps are the run's steps when they are kept in memory, in a new slice.
+func (r *Run) Steps() []rules.Step { return slices.Concat(r.steps...) }
 
 // Unsent lists the committed batches the pipeline has not taken yet.
 func (r *Run) Unsent() []int64 {
