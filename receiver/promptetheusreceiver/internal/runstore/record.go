@@ -77,9 +77,9 @@ func putBuf(bp *[]byte) {
 	}
 }
 
-// encodeBatch encodes a batch's record and spans into one compressed value
-// in *dst, which it may replace with a larger buffer.
-func encodeBatch(b *session.Batch, dst *[]byte) ([]byte, error) {
+// encodeBatch encodes a batch's record and spans into one compressed value,
+// in dst when it is large enough.
+func encodeBatch(b *session.Batch, dst []byte) ([]byte, error) {
 	rec := &b.Record
 	bp := bufPool.Get().(*[]byte)
 	defer putBuf(bp)
@@ -135,8 +135,7 @@ func encodeBatch(b *session.Batch, dst *[]byte) ([]byte, error) {
 		buf = protowire.AppendBytes(buf, spans)
 	}
 	*bp = buf
-	*dst = s2.Encode((*dst)[:cap(*dst)], buf)
-	return *dst, nil
+	return s2.Encode(dst[:cap(dst)], buf), nil
 }
 
 // appendSummary writes the run's totals as field 11.
@@ -148,48 +147,39 @@ func appendSummary(buf []byte, s *mapping.Summary) ([]byte, error) {
 			return nil, err
 		}
 	}
-	// The message is small: written after a one-byte length that is
-	// patched, or moved when it does not fit.
-	buf = protowire.AppendTag(buf, fieldSummary, protowire.BytesType)
-	at := len(buf)
-	buf = append(buf, 0)
+	m := make([]byte, 0, 128) // on the stack unless a long error outgrows it
 	if !s.Start.IsZero() {
-		buf = appendInt(buf, fieldStart, s.Start.UnixNano())
+		m = appendInt(m, fieldStart, s.Start.UnixNano())
 	}
 	if !s.End.IsZero() {
-		buf = appendInt(buf, fieldEnd, s.End.UnixNano())
+		m = appendInt(m, fieldEnd, s.End.UnixNano())
 	}
-	buf = appendInt(buf, fieldLastSeq, s.LastSeq)
-	buf = appendInt(buf, fieldEvents, s.Events)
-	buf = appendInt(buf, fieldLLMCalls, s.LLMCalls)
-	buf = appendInt(buf, fieldToolCalls, s.ToolCalls)
-	buf = appendInt(buf, fieldErrors, s.Errors)
-	buf = appendInt(buf, fieldInputTokens, s.InputTokens)
-	buf = appendInt(buf, fieldOutputTokens, s.OutputTokens)
-	buf = protowire.AppendTag(buf, fieldCostUSD, protowire.Fixed64Type)
-	buf = protowire.AppendFixed64(buf, math.Float64bits(s.CostUSD))
-	buf = appendInt(buf, fieldPricedLLMCalls, s.PricedLLMCalls)
-	buf = appendInt(buf, fieldUnpricedLLMCalls, s.UnpricedLLMCalls)
-	buf = appendInt(buf, fieldGoalSeq, s.GoalSeq)
+	m = appendInt(m, fieldLastSeq, s.LastSeq)
+	m = appendInt(m, fieldEvents, s.Events)
+	m = appendInt(m, fieldLLMCalls, s.LLMCalls)
+	m = appendInt(m, fieldToolCalls, s.ToolCalls)
+	m = appendInt(m, fieldErrors, s.Errors)
+	m = appendInt(m, fieldInputTokens, s.InputTokens)
+	m = appendInt(m, fieldOutputTokens, s.OutputTokens)
+	m = protowire.AppendTag(m, fieldCostUSD, protowire.Fixed64Type)
+	m = protowire.AppendFixed64(m, math.Float64bits(s.CostUSD))
+	m = appendInt(m, fieldPricedLLMCalls, s.PricedLLMCalls)
+	m = appendInt(m, fieldUnpricedLLMCalls, s.UnpricedLLMCalls)
+	m = appendInt(m, fieldGoalSeq, s.GoalSeq)
 	if goal != nil {
-		buf = protowire.AppendTag(buf, fieldGoal, protowire.BytesType)
-		buf = protowire.AppendBytes(buf, goal)
+		m = protowire.AppendTag(m, fieldGoal, protowire.BytesType)
+		m = protowire.AppendBytes(m, goal)
 	}
 	if s.SessionStatus != "" {
-		buf = protowire.AppendTag(buf, fieldSessionStatus, protowire.BytesType)
-		buf = protowire.AppendString(buf, s.SessionStatus)
+		m = protowire.AppendTag(m, fieldSessionStatus, protowire.BytesType)
+		m = protowire.AppendString(m, s.SessionStatus)
 	}
 	if s.SessionError != "" {
-		buf = protowire.AppendTag(buf, fieldSessionError, protowire.BytesType)
-		buf = protowire.AppendString(buf, s.SessionError)
+		m = protowire.AppendTag(m, fieldSessionError, protowire.BytesType)
+		m = protowire.AppendString(m, s.SessionError)
 	}
-	size := len(buf) - at - 1
-	if size < 0x80 {
-		buf[at] = byte(size)
-		return buf, nil
-	}
-	msg := append([]byte(nil), buf[at+1:]...)
-	return protowire.AppendBytes(buf[:at], msg), nil
+	buf = protowire.AppendTag(buf, fieldSummary, protowire.BytesType)
+	return protowire.AppendBytes(buf, m), nil
 }
 
 func appendInt(buf []byte, num protowire.Number, v int64) []byte {
@@ -197,79 +187,81 @@ func appendInt(buf []byte, num protowire.Number, v int64) []byte {
 	return protowire.AppendVarint(buf, uint64(v))
 }
 
-// decodeSummary reads field 11. Fields it does not know are skipped.
-func decodeSummary(m []byte) (mapping.Summary, error) {
-	s := mapping.NewSummary()
+// walkFields calls fn with each field of the protobuf message m: v holds
+// a varint or fixed64 value, b a bytes value. Groups and 32-bit fields,
+// which no version writes, are an error.
+func walkFields(m []byte, fn func(num protowire.Number, v uint64, b []byte) error) error {
 	for len(m) > 0 {
 		num, typ, n := protowire.ConsumeTag(m)
 		if n < 0 {
-			return s, errBadRecord
+			return errBadRecord
 		}
 		m = m[n:]
+		var v uint64
+		var b []byte
 		switch typ {
 		case protowire.VarintType:
-			u, n := protowire.ConsumeVarint(m)
-			if n < 0 {
-				return s, errBadRecord
-			}
-			m = m[n:]
-			v := int64(u)
-			switch num {
-			case fieldStart:
-				s.Start = time.Unix(0, v).UTC()
-			case fieldEnd:
-				s.End = time.Unix(0, v).UTC()
-			case fieldLastSeq:
-				s.LastSeq = v
-			case fieldEvents:
-				s.Events = v
-			case fieldLLMCalls:
-				s.LLMCalls = v
-			case fieldToolCalls:
-				s.ToolCalls = v
-			case fieldErrors:
-				s.Errors = v
-			case fieldInputTokens:
-				s.InputTokens = v
-			case fieldOutputTokens:
-				s.OutputTokens = v
-			case fieldPricedLLMCalls:
-				s.PricedLLMCalls = v
-			case fieldUnpricedLLMCalls:
-				s.UnpricedLLMCalls = v
-			case fieldGoalSeq:
-				s.GoalSeq = v
-			}
+			v, n = protowire.ConsumeVarint(m)
 		case protowire.Fixed64Type:
-			u, n := protowire.ConsumeFixed64(m)
-			if n < 0 {
-				return s, errBadRecord
-			}
-			m = m[n:]
-			if num == fieldCostUSD {
-				s.CostUSD = math.Float64frombits(u)
-			}
+			v, n = protowire.ConsumeFixed64(m)
 		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(m)
-			if n < 0 {
-				return s, errBadRecord
-			}
-			m = m[n:]
-			switch num {
-			case fieldGoal:
-				if err := json.Unmarshal(v, &s.Goal); err != nil {
-					return s, err
-				}
-			case fieldSessionStatus:
-				s.SessionStatus = string(v)
-			case fieldSessionError:
-				s.SessionError = string(v)
-			}
+			b, n = protowire.ConsumeBytes(m)
 		default:
-			return s, fmt.Errorf("%w: totals field %d of type %d", errBadRecord, num, typ)
+			return fmt.Errorf("%w: field %d of type %d", errBadRecord, num, typ)
+		}
+		if n < 0 {
+			return errBadRecord
+		}
+		m = m[n:]
+		if err := fn(num, v, b); err != nil {
+			return err
 		}
 	}
-	return s, nil
+	return nil
+}
+
+// decodeSummary reads field 11; fields it does not know are skipped.
+func decodeSummary(m []byte) (mapping.Summary, error) {
+	s := mapping.NewSummary()
+	err := walkFields(m, func(num protowire.Number, u uint64, b []byte) error {
+		v := int64(u)
+		switch num {
+		case fieldStart:
+			s.Start = time.Unix(0, v).UTC()
+		case fieldEnd:
+			s.End = time.Unix(0, v).UTC()
+		case fieldLastSeq:
+			s.LastSeq = v
+		case fieldEvents:
+			s.Events = v
+		case fieldLLMCalls:
+			s.LLMCalls = v
+		case fieldToolCalls:
+			s.ToolCalls = v
+		case fieldErrors:
+			s.Errors = v
+		case fieldInputTokens:
+			s.InputTokens = v
+		case fieldOutputTokens:
+			s.OutputTokens = v
+		case fieldCostUSD:
+			s.CostUSD = math.Float64frombits(u)
+		case fieldPricedLLMCalls:
+			s.PricedLLMCalls = v
+		case fieldUnpricedLLMCalls:
+			s.UnpricedLLMCalls = v
+		case fieldGoalSeq:
+			s.GoalSeq = v
+		case fieldGoal:
+			return json.Unmarshal(b, &s.Goal)
+		case fieldSessionStatus:
+			s.SessionStatus = string(b)
+		case fieldSessionError:
+			s.SessionError = string(b)
+		}
+		return nil
+	})
+	return s, err
 }
 
 // appendHeld writes pending halves in a stable order.
@@ -303,53 +295,30 @@ func decodeBatch(value []byte) (rec session.Record, spans []byte, err error) {
 	if err != nil {
 		return rec, nil, err
 	}
-	for len(buf) > 0 {
-		num, typ, n := protowire.ConsumeTag(buf)
-		if n < 0 {
-			return rec, nil, errBadRecord
-		}
-		buf = buf[n:]
-		if typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(buf)
-			if n < 0 {
-				return rec, nil, errBadRecord
-			}
-			buf = buf[n:]
-			switch num {
-			case fieldSent:
-				rec.Sent = protowire.DecodeZigZag(v)
-			case fieldAt:
-				rec.At = time.Unix(0, int64(v)).UTC()
-			}
-			continue
-		}
-		if typ != protowire.BytesType {
-			return rec, nil, fmt.Errorf("%w: field %d of type %d", errBadRecord, num, typ)
-		}
-		v, n := protowire.ConsumeBytes(buf)
-		if n < 0 {
-			return rec, nil, errBadRecord
-		}
-		buf = buf[n:]
+	err = walkFields(buf, func(num protowire.Number, u uint64, v []byte) error {
 		switch num {
+		case fieldSent:
+			rec.Sent = protowire.DecodeZigZag(u)
+		case fieldAt:
+			rec.At = time.Unix(0, int64(u)).UTC()
 		case fieldKeys:
 			if len(v)%16 != 0 {
-				return rec, nil, errBadRecord
+				return errBadRecord
 			}
 			rec.Keys = v
 		case fieldSeqs:
 			for len(v) > 0 {
 				q, n := protowire.ConsumeVarint(v)
 				if n < 0 {
-					return rec, nil, errBadRecord
+					return errBadRecord
 				}
 				rec.Seqs = append(rec.Seqs, protowire.DecodeZigZag(q))
 				v = v[n:]
 			}
 		case fieldHeldTool, fieldHeldState:
-			id, raw, ok := consumeHeld(v)
-			if !ok {
-				return rec, nil, errBadRecord
+			id, raw, err := decodeHeld(v)
+			if err != nil {
+				return err
 			}
 			m := &rec.Held.Tools
 			if num == fieldHeldState {
@@ -364,42 +333,34 @@ func decodeBatch(value []byte) (rec session.Record, spans []byte, err error) {
 		case fieldPairedState:
 			rec.Paired.States = append(rec.Paired.States, string(v))
 		case fieldSummary:
-			if rec.Summary, err = decodeSummary(v); err != nil {
-				return rec, nil, err
-			}
+			var err error
+			rec.Summary, err = decodeSummary(v)
+			return err
 		case fieldSummaryJSON:
 			rec.Summary = mapping.NewSummary()
-			if err := json.Unmarshal(v, &rec.Summary); err != nil {
-				return rec, nil, err
-			}
+			return json.Unmarshal(v, &rec.Summary)
 		case fieldUserFindings:
-			if err := json.Unmarshal(v, &rec.User); err != nil {
-				return rec, nil, err
-			}
+			return json.Unmarshal(v, &rec.User)
 		case fieldSpans:
 			spans = v
 		}
+		return nil
+	})
+	if err != nil {
+		return session.Record{}, nil, err
 	}
 	return rec, spans, nil
 }
 
-func consumeHeld(m []byte) (id string, raw json.RawMessage, ok bool) {
-	for len(m) > 0 {
-		num, typ, n := protowire.ConsumeTag(m)
-		if n < 0 || typ != protowire.BytesType {
-			return "", nil, false
-		}
-		v, k := protowire.ConsumeBytes(m[n:])
-		if k < 0 {
-			return "", nil, false
-		}
-		m = m[n+k:]
+func decodeHeld(m []byte) (id string, raw json.RawMessage, err error) {
+	err = walkFields(m, func(num protowire.Number, _ uint64, v []byte) error {
 		switch num {
 		case fieldPendingID:
 			id = string(v)
 		case fieldPendingRaw:
 			raw = json.RawMessage(v)
 		}
-	}
-	return id, raw, true
+		return nil
+	})
+	return id, raw, err
 }

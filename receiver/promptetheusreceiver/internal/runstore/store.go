@@ -162,10 +162,11 @@ func (s *Store) Write(ctx context.Context, k session.Key, b *session.Batch) erro
 		// waits for.
 		vp := bufPool.Get().(*[]byte)
 		defer putBuf(vp)
-		value, err := encodeBatch(b, vp)
+		value, err := encodeBatch(b, *vp)
 		if err != nil {
 			return &Error{Err: err}
 		}
+		*vp = value
 		ops = append(ops, storage.SetOperation(batchKey(k, b.N), value))
 	}
 	if b.Header != nil {

@@ -138,14 +138,20 @@ func TestMemoryStoreKeepsNothing(t *testing.T) {
 	assert.Empty(t, runs)
 }
 
+// newRun is a new implicit run r1 of project p.
+func newRun(t testing.TB, cfg *session.Config) *session.Run {
+	r, _, err := session.NewRegistry(cfg).Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
+	require.NoError(t, err)
+	return r
+}
+
 // FuzzDecodeBatch: any stored value decodes to a record or an error, never
 // a panic (a damaged store must not stop the collector).
 func FuzzDecodeBatch(f *testing.F) {
 	cfg := sessionConfig(&testing.T{})
-	g := session.NewRegistry(cfg)
-	r, _, _ := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
+	r := newRun(f, cfg)
 	b := batchOf(&testing.T{}, cfg, r, 0, 3)
-	value, err := encodeBatch(b, new([]byte))
+	value, err := encodeBatch(b, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -164,11 +170,9 @@ func FuzzDecodeBatch(f *testing.F) {
 
 func TestBatchRoundTrip(t *testing.T) {
 	cfg := sessionConfig(t)
-	g := session.NewRegistry(cfg)
-	r, _, err := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
-	require.NoError(t, err)
+	r := newRun(t, cfg)
 	b := batchOf(t, cfg, r, 0, 3)
-	value, err := encodeBatch(b, new([]byte))
+	value, err := encodeBatch(b, nil)
 	require.NoError(t, err)
 	rec, spans, err := decodeBatch(value)
 	require.NoError(t, err)
@@ -227,20 +231,17 @@ func TestDecodeBatchWithJSONTotals(t *testing.T) {
 // decodes as itself.
 func TestEncodeBatchReusesBuffer(t *testing.T) {
 	cfg := sessionConfig(t)
-	g := session.NewRegistry(cfg)
-	r, _, err := g.Acquire(session.Key{Project: "p", ID: "r1"}, true, mapping.Run{Project: "p", ID: "r1", Implicit: true}, t0)
-	require.NoError(t, err)
+	r := newRun(t, cfg)
 	first := batchOf(t, cfg, r, 0, 4)
 	r.Written(first)
 	r.Commit(cfg, first)
 	second := batchOf(t, cfg, r, 4, 4)
-	dst := new([]byte)
-	v1, err := encodeBatch(first, dst)
+	v1, err := encodeBatch(first, nil)
 	require.NoError(t, err)
 	want1 := bytes.Clone(v1)
-	v2, err := encodeBatch(second, dst)
+	v2, err := encodeBatch(second, v1)
 	require.NoError(t, err)
-	assert.Equal(t, &v2[0], &(*dst)[0], "encoded in the given buffer")
+	assert.Same(t, &v1[0], &v2[0], "encoded in the buffer it was given")
 	rec, _, err := decodeBatch(v2)
 	require.NoError(t, err)
 	assert.Equal(t, second.Record, rec)
