@@ -154,18 +154,11 @@ func appendSummary(buf []byte, s *mapping.Summary) ([]byte, error) {
 	if !s.End.IsZero() {
 		m = appendInt(m, fieldEnd, s.End.UnixNano())
 	}
-	m = appendInt(m, fieldLastSeq, s.LastSeq)
-	m = appendInt(m, fieldEvents, s.Events)
-	m = appendInt(m, fieldLLMCalls, s.LLMCalls)
-	m = appendInt(m, fieldToolCalls, s.ToolCalls)
-	m = appendInt(m, fieldErrors, s.Errors)
-	m = appendInt(m, fieldInputTokens, s.InputTokens)
-	m = appendInt(m, fieldOutputTokens, s.OutputTokens)
+	for _, f := range summaryInts(s) {
+		m = appendInt(m, f.num, *f.v)
+	}
 	m = protowire.AppendTag(m, fieldCostUSD, protowire.Fixed64Type)
 	m = protowire.AppendFixed64(m, math.Float64bits(s.CostUSD))
-	m = appendInt(m, fieldPricedLLMCalls, s.PricedLLMCalls)
-	m = appendInt(m, fieldUnpricedLLMCalls, s.UnpricedLLMCalls)
-	m = appendInt(m, fieldGoalSeq, s.GoalSeq)
 	if goal != nil {
 		m = protowire.AppendTag(m, fieldGoal, protowire.BytesType)
 		m = protowire.AppendBytes(m, goal)
@@ -180,6 +173,23 @@ func appendSummary(buf []byte, s *mapping.Summary) ([]byte, error) {
 	}
 	buf = protowire.AppendTag(buf, fieldSummary, protowire.BytesType)
 	return protowire.AppendBytes(buf, m), nil
+}
+
+// summaryInts are the integer fields of the totals, written and read
+// alike.
+func summaryInts(s *mapping.Summary) [10]struct {
+	num protowire.Number
+	v   *int64
+} {
+	return [...]struct {
+		num protowire.Number
+		v   *int64
+	}{
+		{fieldLastSeq, &s.LastSeq}, {fieldEvents, &s.Events}, {fieldLLMCalls, &s.LLMCalls},
+		{fieldToolCalls, &s.ToolCalls}, {fieldErrors, &s.Errors}, {fieldInputTokens, &s.InputTokens},
+		{fieldOutputTokens, &s.OutputTokens}, {fieldPricedLLMCalls, &s.PricedLLMCalls},
+		{fieldUnpricedLLMCalls, &s.UnpricedLLMCalls}, {fieldGoalSeq, &s.GoalSeq},
+	}
 }
 
 func appendInt(buf []byte, num protowire.Number, v int64) []byte {
@@ -223,35 +233,21 @@ func walkFields(m []byte, fn func(num protowire.Number, v uint64, b []byte) erro
 // decodeSummary reads field 11; fields it does not know are skipped.
 func decodeSummary(m []byte) (mapping.Summary, error) {
 	s := mapping.NewSummary()
+	ints := summaryInts(&s)
 	err := walkFields(m, func(num protowire.Number, u uint64, b []byte) error {
-		v := int64(u)
+		for _, f := range ints {
+			if f.num == num {
+				*f.v = int64(u)
+				return nil
+			}
+		}
 		switch num {
 		case fieldStart:
-			s.Start = time.Unix(0, v).UTC()
+			s.Start = time.Unix(0, int64(u)).UTC()
 		case fieldEnd:
-			s.End = time.Unix(0, v).UTC()
-		case fieldLastSeq:
-			s.LastSeq = v
-		case fieldEvents:
-			s.Events = v
-		case fieldLLMCalls:
-			s.LLMCalls = v
-		case fieldToolCalls:
-			s.ToolCalls = v
-		case fieldErrors:
-			s.Errors = v
-		case fieldInputTokens:
-			s.InputTokens = v
-		case fieldOutputTokens:
-			s.OutputTokens = v
+			s.End = time.Unix(0, int64(u)).UTC()
 		case fieldCostUSD:
 			s.CostUSD = math.Float64frombits(u)
-		case fieldPricedLLMCalls:
-			s.PricedLLMCalls = v
-		case fieldUnpricedLLMCalls:
-			s.UnpricedLLMCalls = v
-		case fieldGoalSeq:
-			s.GoalSeq = v
 		case fieldGoal:
 			return json.Unmarshal(b, &s.Goal)
 		case fieldSessionStatus:
